@@ -1,0 +1,1 @@
+"""One module per `pmd` subcommand; each exposes `register(subparsers)`."""
