@@ -73,6 +73,20 @@ class Failure:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A record a parser or stage decided not to keep, with its reason and where it came from."""
+
+    reason: str
+    input_file: str | None = None
+    input_line: int | None = None
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.reason:
+            raise ValueError("a drop needs a reason")
+
+
 class Filter(Protocol[T]):
     """A named predicate returning a ``Verdict`` (datatrove-style: the reason is counted)."""
 

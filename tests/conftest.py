@@ -31,3 +31,42 @@ def shared_data() -> Path:
         pytest.fail(f"shared data not found at {SHARED_DATA}; clone with ../shared beside the repo "
                     "or set PMD_SHARED_DATA")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """The embedded sample, generated once per test session (images served by ``image_server``)."""
+    from pmd.sample.generate import generate_sample
+    from pmd.sample.server import free_port
+
+    out = tmp_path_factory.mktemp("sample")
+    port = free_port()
+    generate_sample(out, seed=0, base_url=f"http://127.0.0.1:{port}")
+    (out / ".port").write_text(str(port))
+    return out
+
+
+@pytest.fixture(scope="session")
+def image_server(sample_dir):
+    """A loopback server for ``sample_dir``'s images on the port its URLs name."""
+    from pmd.sample.server import ImageServer
+
+    port = int((sample_dir / ".port").read_text())
+    with ImageServer(sample_dir, port=port) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory) -> Path:
+    """The PMD build of the embedded sample (Spark local mode), built once per test session."""
+    from pmd.build.run import build_embedded_sample
+
+    return build_embedded_sample(tmp_path_factory.mktemp("sample_build"))
+
+
+@pytest.fixture(scope="session")
+def interleaved_sample_build(tmp_path_factory) -> Path:
+    """The interleaved build of the embedded sample WARC, built once per test session."""
+    from pmd.interleaved.run import build_embedded_sample
+
+    return build_embedded_sample(tmp_path_factory.mktemp("interleaved_build"))
