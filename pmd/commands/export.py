@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from pmd.errors import NotImplementedYet
+HELP = "Export a build to other layouts (pmd: the 5-column PMD-compatible Parquet)."
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
-    p = sub.add_parser("export", help="Export a build to other layouts (pmd: the 5-column PMD-compatible Parquet).", description="Export a build to other layouts (pmd: the 5-column PMD-compatible Parquet).")
+    p = sub.add_parser("export", help=HELP, description=HELP)
+    p.add_argument("layout", choices=["pmd"], help="pmd: image_url, image, text, source, meta (one row per caption)")
+    p.add_argument("build_dir", help="a finished `pmd build` directory")
+    p.add_argument("--out", required=True, help="output .parquet file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedYet("export", 4)
+    from pmd.build.export import export_pmd
+
+    n = export_pmd(args.build_dir, args.out)
+    print(f"{n} rows -> {args.out}")
+    return 0

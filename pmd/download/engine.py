@@ -1,0 +1,483 @@
+"""Download image URLs with img2dataset on the caller's SparkSession, and normalise what it wrote.
+
+``download_urls`` is the one entry point: it checks every URL with the guard (refused URLs never
+reach img2dataset), downloads each distinct URL once with ``img2dataset.download`` (pyspark
+distributor, parquet output), then turns img2dataset's shards into two Parquet files:
+
+* ``status.parquet`` (``schemas/download_status.json``): exactly one row per requested image key,
+  ``success`` or ``failed`` with a stable error class (``pmd.download.errors``);
+* ``images.parquet``: ``image_key, jpg, width, height, original_width, original_height, sha256``
+  (sha256 of the stored JPEG bytes) for every successful key.
+
+``_SUCCESS`` is written last: a rerun on the same request finds it and returns at once; a rerun
+after a crash reuses img2dataset's finished shards (its incremental mode).
+
+img2dataset quirks handled here (1.47):
+
+* its pyspark distributor uses ``SparkSession.getActiveSession()`` and, if that is None, builds
+  *and later stops* its own session: we make the caller's session active in this thread first;
+* ``download()`` installs a SIGINT handler that calls ``sys.exit(0)`` (and fails outside the main
+  thread): we keep it from touching signals while it runs;
+* its ``sha256`` column hashes the original downloaded bytes, not the stored JPEG: we hash the JPEG;
+* urllib follows redirects anywhere: a worker-side hook re-checks every redirect with the guard and
+  sends an honest User-Agent (img2dataset's own token is used to match ``X-Robots-Tag: pmd: noai``);
+* its output folder must hold no ``*.json`` other than its ``NNNNN_stats.json`` (incremental mode
+  parses the names), so our own files live beside it, not in it;
+* a shard whose stats file is missing did not finish: its rows are ignored and its keys become
+  ``missing_from_downloader``.
+
+Spawn: img2dataset starts a logger process with multiprocessing ``spawn``; scripts that call this
+must guard their entry point with ``if __name__ == "__main__":``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pmd import schemas
+from pmd.download.errors import classify_error
+from pmd.download.guard import UrlPolicy, check_url, check_urls
+from pmd.errors import UserError
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "status.parquet"
+IMAGES_FILE = "images.parquet"
+SUCCESS_FILE = "_SUCCESS"
+RAW_DIR = "_img2dataset"
+INPUT_DIR = "_input"
+
+#: Columns of ``images.parquet`` (and of the bytes that follow a status row around).
+IMAGES_SCHEMA = pa.schema([
+    pa.field("image_key", pa.string(), nullable=False),
+    pa.field("jpg", pa.binary()),
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field("original_width", pa.int32()),
+    pa.field("original_height", pa.int32()),
+    pa.field("sha256", pa.string()),
+])
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """How images are fetched and stored. Defaults follow PMD/FLAVA practice: 256 px short side,
+    never upscaled, JPEG q90, an honest User-Agent, and opt-out headers (``noai``...) respected.
+
+    ``samples_per_shard`` is img2dataset's unit of work (one Spark task each); ``thread_count``
+    threads download inside each task. ``processes_count`` only matters if img2dataset had to make
+    its own session, which ``download_urls`` prevents. ``allow_loopback``/``allow_private`` open the
+    guard for tests and on-prem mirrors; metadata endpoints stay refused.
+    """
+
+    image_size: int = 256
+    resize_mode: Literal["keep_ratio", "center_crop", "no"] = "keep_ratio"
+    resize_only_if_bigger: bool = True
+    encode_format: Literal["jpg"] = "jpg"
+    encode_quality: int = 90
+    timeout: int = 10
+    retries: int = 1
+    thread_count: int = 32
+    processes_count: int = 2
+    user_agent_token: str = "pmd (+https://github.com/pmd-data/pmd)"
+    disallowed_header_directives: tuple[str, ...] = ("noai", "noimageai", "noindex", "noimageindex")
+    allow_loopback: bool = False
+    allow_private: bool = False
+    samples_per_shard: int = 10000
+    min_image_size: int = 0
+    max_aspect_ratio: float = math.inf
+    subjob_size: int = 1000
+    max_shard_retry: int = 1
+    keep_raw: bool = False
+
+    def __post_init__(self) -> None:
+        if self.image_size <= 0:
+            raise ValueError(f"image_size must be > 0, got {self.image_size}")
+        if not 1 <= self.encode_quality <= 100:
+            raise ValueError(f"encode_quality must be in [1, 100], got {self.encode_quality}")
+        if self.samples_per_shard <= 0 or self.thread_count <= 0 or self.timeout <= 0:
+            raise ValueError("samples_per_shard, thread_count and timeout must be > 0")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
+
+    @property
+    def policy(self) -> UrlPolicy:
+        return UrlPolicy(allow_loopback=self.allow_loopback, allow_private=self.allow_private)
+
+    @property
+    def robots_token(self) -> str:
+        """The product token matched against ``X-Robots-Tag: <token>: noai`` (first word, lower case)."""
+        return (self.user_agent_token.split() or ["pmd"])[0].lower()
+
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent sent with every request: names the project and how to reach it."""
+        return f"Mozilla/5.0 (compatible; {self.user_agent_token}; img2dataset)"
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """Where the normalised outputs are, and their counts (``errors``: error class → failed keys)."""
+
+    status_path: Path
+    images_path: Path
+    n_requested: int = 0
+    n_success: int = 0
+    n_failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    resumed: bool = False
+
+    @property
+    def n_downloaded(self) -> int:
+        return self.n_success
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker-side hook: redirects re-checked by the guard, honest User-Agent.
+
+class _GuardedRedirectHandler(urllib.request.HTTPRedirectHandler):
+    def __init__(self, policy: UrlPolicy) -> None:
+        self.policy = policy
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        verdict = check_url(newurl, self.policy)
+        if not verdict:
+            raise urllib.error.URLError(f"{verdict.reason}: redirect to {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _UserAgentHandler(urllib.request.BaseHandler):
+    handler_order = 100
+
+    def __init__(self, user_agent: str) -> None:
+        self.user_agent = user_agent
+
+    def http_request(self, req: urllib.request.Request) -> urllib.request.Request:
+        req.add_header("User-agent", self.user_agent)
+        return req
+
+    https_request = http_request
+
+
+_hooks_installed: dict[str, Any] = {}
+
+
+def install_worker_hooks(policy: UrlPolicy, user_agent: str) -> None:
+    """Make ``urllib.request.urlopen`` in this process re-check redirects and send ``user_agent``."""
+    key = (policy, user_agent)
+    if _hooks_installed.get("key") == key:
+        return
+    urllib.request.install_opener(urllib.request.build_opener(_GuardedRedirectHandler(policy),
+                                                              _UserAgentHandler(user_agent)))
+    _hooks_installed["key"] = key
+
+
+class _GuardedDownloader:
+    """Wraps img2dataset's ``Downloader`` so the hooks are installed in each Spark worker first."""
+
+    def __init__(self, inner: Any, policy: UrlPolicy, user_agent: str) -> None:
+        self.inner, self.policy, self.user_agent = inner, policy, user_agent
+
+    def __call__(self, row: Any) -> Any:
+        install_worker_hooks(self.policy, self.user_agent)
+        return self.inner(row)
+
+
+class _NoSignals:
+    """Stands in for the ``signal`` module inside ``img2dataset.main`` while it runs."""
+
+    SIGINT = 2
+
+    @staticmethod
+    def signal(*_: Any) -> None:
+        return None
+
+
+_patch_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _patched_img2dataset(policy: UrlPolicy, user_agent: str) -> Iterator[Any]:
+    import importlib
+
+    # ``img2dataset.main`` the attribute is the CLI function (the package re-exports it): get the module
+    i2d_main = importlib.import_module("img2dataset.main")
+
+    with _patch_lock:
+        orig_dist, orig_signal = i2d_main.pyspark_distributor, i2d_main.signal
+
+        def distributor(processes_count, downloader, reader, subjob_size, max_shard_retry):  # type: ignore[no-untyped-def]
+            return orig_dist(processes_count, _GuardedDownloader(downloader, policy, user_agent), reader,
+                             subjob_size, max_shard_retry)
+
+        i2d_main.pyspark_distributor, i2d_main.signal = distributor, _NoSignals
+        try:
+            yield i2d_main
+        finally:
+            i2d_main.pyspark_distributor, i2d_main.signal = orig_dist, orig_signal
+
+
+def _activate_session(spark: Any) -> None:
+    """Make ``spark`` the active session of this thread (img2dataset would otherwise make its own)."""
+    cls = type(spark)
+    if cls.getActiveSession() is not None:
+        return
+    try:
+        jcls = cls._get_j_spark_session_class(spark.sparkContext._jvm)
+        jcls.setActiveSession(spark._jsparkSession)
+        cls._activeSession = spark
+    except Exception as e:  # noqa: BLE001 - Spark internals differ across versions
+        raise RuntimeError(f"cannot make the SparkSession active for img2dataset: {e}") from e
+    if cls.getActiveSession() is None:
+        raise RuntimeError("cannot make the SparkSession active for img2dataset")
+
+
+class _LogWriter(io.TextIOBase):
+    """img2dataset prints progress to stdout; the library logs instead."""
+
+    def write(self, s: str) -> int:
+        for line in s.splitlines():
+            if line.strip():
+                log.info("img2dataset: %s", line.strip())
+        return len(s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request handling
+
+def _read_requests(requests: pa.Table | str | os.PathLike[str]) -> pa.Table:
+    if not isinstance(requests, pa.Table):
+        path = Path(requests)
+        if not path.exists():
+            raise UserError(f"download request {path} does not exist")
+        requests = pq.read_table(path, columns=["image_key", "url"])
+    missing = [c for c in ("image_key", "url") if c not in requests.column_names]
+    if missing:
+        raise UserError(f"download request lacks columns {missing} (needs image_key, url)")
+    t = requests.select(["image_key", "url"])
+    t = t.cast(pa.schema([("image_key", pa.string()), ("url", pa.string())]))
+    if t.column("image_key").null_count:
+        raise UserError("download request has rows without image_key")
+    return t
+
+
+def _request_pairs(table: pa.Table) -> dict[str, str | None]:
+    """image_key → url; identical repeats collapse, one key with two URLs is an error."""
+    pairs: dict[str, str | None] = {}
+    for k, u in zip(table.column("image_key").to_pylist(), table.column("url").to_pylist()):
+        prev = pairs.setdefault(k, u)
+        if prev != u:
+            raise UserError(f"image_key {k} is requested with two URLs: {prev!r} and {u!r}")
+    return pairs
+
+
+def _fingerprint(cfg: DownloadConfig, lines: Iterator[str] | list[str]) -> str:
+    h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True, default=str).encode())
+    for line in lines:
+        h.update(line.encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _status_row(key: str, url: str | None, error: str | None, message: str | None = None,
+                attempts: int = 0, **img: Any) -> dict[str, Any]:
+    return {
+        "image_key": key, "url": url, "status": "failed" if error else "success", "error": error,
+        "error_message": message, "width": img.get("width"), "height": img.get("height"),
+        "original_width": img.get("original_width"), "original_height": img.get("original_height"),
+        "sha256": img.get("sha256"), "attempts": attempts,
+    }
+
+
+def _write_atomic_table(table: pa.Table, path: Path) -> None:
+    tmp = Path(f"{path}.tmp-{os.getpid()}")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _result_from_marker(out: Path, marker: dict[str, Any]) -> DownloadResult:
+    return DownloadResult(out / STATUS_FILE, out / IMAGES_FILE, marker["n_requested"], marker["n_success"],
+                          marker["n_failed"], dict(marker.get("errors", {})), resumed=True)
+
+
+def _run_img2dataset(spark: Any, urls: list[str], out: Path, cfg: DownloadConfig) -> Path:
+    """Download ``urls`` (distinct, sorted) into ``out/_img2dataset``; reuse finished shards."""
+    raw, inp = out / RAW_DIR, out / INPUT_DIR
+    inp.mkdir(parents=True, exist_ok=True)
+    fp = _fingerprint(cfg, urls)
+    fp_file = inp / "request.sha256"
+    if raw.exists() and (not fp_file.exists() or fp_file.read_text().strip() != fp):
+        log.info("download: %s holds a different request; starting it over", raw)
+        shutil.rmtree(raw)
+    url_file = inp / "urls.parquet"
+    table = pa.table({"url": pa.array(urls, pa.string()),
+                      "image_key": pa.array([f"{i:x}" for i in range(len(urls))], pa.string())})
+    _write_atomic_table(table, url_file)
+    fp_file.write_text(fp + "\n")
+    _activate_session(spark)
+    with _patched_img2dataset(cfg.policy, cfg.user_agent) as i2d_main, contextlib.redirect_stdout(_LogWriter()):
+        i2d_main.download(
+            url_list=str(url_file), output_folder=str(raw), input_format="parquet", output_format="parquet",
+            url_col="url", save_additional_columns=["image_key"], distributor="pyspark",
+            image_size=cfg.image_size, resize_mode=cfg.resize_mode, resize_only_if_bigger=cfg.resize_only_if_bigger,
+            encode_format=cfg.encode_format, encode_quality=cfg.encode_quality, timeout=cfg.timeout,
+            retries=cfg.retries, thread_count=cfg.thread_count, processes_count=cfg.processes_count,
+            number_sample_per_shard=cfg.samples_per_shard, subjob_size=cfg.subjob_size,
+            max_shard_retry=cfg.max_shard_retry, min_image_size=cfg.min_image_size,
+            max_aspect_ratio=cfg.max_aspect_ratio, user_agent_token=cfg.robots_token,
+            disallowed_header_directives=list(cfg.disallowed_header_directives),
+            extract_exif=False, compute_hash=None, incremental_mode="incremental", enable_wandb=False,
+        )
+    return raw
+
+
+def finished_raw_shards(raw: Path) -> list[Path]:
+    """img2dataset parquet shards whose ``_stats.json`` exists (the stats are written after the data)."""
+    out = []
+    for p in sorted(raw.glob("*.parquet")):
+        if (raw / f"{p.stem}_stats.json").exists():
+            out.append(p)
+        else:
+            log.warning("download: ignoring unfinished img2dataset shard %s", p)
+    return out
+
+
+def _normalise(raw: Path | None, url_keys: dict[str, list[str]], images_path: Path,
+               attempts: int) -> dict[str, dict[str, Any]]:
+    """Write images.parquet from img2dataset's shards; return url → status fields."""
+    results: dict[str, dict[str, Any]] = {}
+    tmp = Path(f"{images_path}.tmp-{os.getpid()}")
+    writer = pq.ParquetWriter(tmp, IMAGES_SCHEMA)
+    try:
+        for shard in (finished_raw_shards(raw) if raw is not None else []):
+            pf = pq.ParquetFile(shard)
+            cols = ["url", "status", "error_message", "width", "height", "original_width", "original_height", "jpg"]
+            for batch in pf.iter_batches(batch_size=512, columns=cols):
+                d = batch.to_pydict()
+                out: dict[str, list[Any]] = {f.name: [] for f in IMAGES_SCHEMA}
+                for i, url in enumerate(d["url"]):
+                    if url not in url_keys or url in results:
+                        continue
+                    jpg = d["jpg"][i]
+                    if d["status"][i] == "success" and jpg:
+                        sha = hashlib.sha256(jpg).hexdigest()
+                        img = {"width": d["width"][i], "height": d["height"][i],
+                               "original_width": d["original_width"][i],
+                               "original_height": d["original_height"][i], "sha256": sha}
+                        results[url] = {"error": None, "message": None, "img": img}
+                        for key in url_keys[url]:
+                            out["image_key"].append(key)
+                            out["jpg"].append(jpg)
+                            for k, v in img.items():
+                                out[k].append(v)
+                    else:
+                        msg = d["error_message"][i] or d["status"][i] or "no image"
+                        results[url] = {"error": classify_error(msg, d["status"][i]), "message": msg, "img": {}}
+                if out["image_key"]:
+                    writer.write_table(pa.Table.from_pydict(out, schema=IMAGES_SCHEMA))
+        writer.close()
+        os.replace(tmp, images_path)
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return results
+
+
+def download_urls(spark: Any, requests: pa.Table | str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                  cfg: DownloadConfig = DownloadConfig()) -> DownloadResult:
+    """Download the images of ``requests`` (columns ``image_key``, ``url``) into ``out_dir``.
+
+    ``spark`` is the caller's live SparkSession (img2dataset's pyspark distributor runs on it).
+    Returns the paths of ``status.parquet`` (one row per distinct requested key, schema
+    ``download_status``) and ``images.parquet`` (``IMAGES_SCHEMA``, one row per successful key).
+    Refused URLs fail as ``url_refused_*``/``bad_url``/``unresolvable_host`` without a fetch;
+    duplicate URLs are fetched once; keys img2dataset lost fail as ``missing_from_downloader``.
+    Idempotent: an ``out_dir`` holding a finished result for the same request is returned as is.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = _request_pairs(_read_requests(requests))
+    result_fp = _fingerprint(cfg, (f"{k}\t{u}" for k, u in sorted(pairs.items(), key=lambda kv: kv[0])))
+    marker_path = out / SUCCESS_FILE
+    if marker_path.exists():
+        try:
+            marker = json.loads(marker_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            marker = {}
+        if marker.get("fingerprint") == result_fp and (out / STATUS_FILE).exists() and (out / IMAGES_FILE).exists():
+            log.info("download: %s already holds this result; skipping", out)
+            return _result_from_marker(out, marker)
+        marker_path.unlink()
+
+    distinct = sorted({u for u in pairs.values() if u is not None})
+    verdicts = dict(zip(distinct, check_urls(distinct, cfg.policy)))
+    allowed = [u for u in distinct if verdicts[u]]
+    log.info("download: %d keys, %d distinct URLs, %d refused by the guard", len(pairs), len(distinct),
+             len(distinct) - len(allowed))
+    url_keys: dict[str, list[str]] = {}
+    for k, u in pairs.items():
+        if u is not None and verdicts[u]:
+            url_keys.setdefault(u, []).append(k)
+
+    raw = _run_img2dataset(spark, allowed, out, cfg) if allowed else None
+    attempts = 1
+    results = _normalise(raw, url_keys, out / IMAGES_FILE, attempts)
+
+    rows = []
+    for key in sorted(pairs):
+        url = pairs[key]
+        if url is None:
+            rows.append(_status_row(key, None, "bad_url", "no URL"))
+        elif not verdicts[url]:
+            rows.append(_status_row(key, url, verdicts[url].reason, f"refused by the URL guard: {verdicts[url].reason}"))
+        elif url in results:
+            r = results[url]
+            rows.append(_status_row(key, url, r["error"], r["message"], attempts, **r["img"]))
+        else:
+            rows.append(_status_row(key, url, "missing_from_downloader",
+                                    "img2dataset returned no row for this URL (its shard failed)", attempts))
+    status = schemas.table_from_rows(rows, "download_status")
+    _write_atomic_table(status, out / STATUS_FILE)
+
+    errors = Counter(r["error"] for r in rows if r["error"])
+    n_success = sum(1 for r in rows if r["status"] == "success")
+    marker = {"fingerprint": result_fp, "n_requested": len(rows), "n_success": n_success,
+              "n_failed": len(rows) - n_success, "errors": dict(sorted(errors.items()))}
+    tmp = Path(f"{marker_path}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(marker, indent=1) + "\n")
+    os.replace(tmp, marker_path)
+    if raw is not None and not cfg.keep_raw:
+        shutil.rmtree(raw, ignore_errors=True)
+    log.info("download: %d ok, %d failed %s", n_success, len(rows) - n_success, dict(errors.most_common(8)))
+    return DownloadResult(out / STATUS_FILE, out / IMAGES_FILE, len(rows), n_success, len(rows) - n_success,
+                          marker["errors"], resumed=False)
+
+
+def status_counts(status: pa.Table) -> dict[str, int]:
+    """error class → number of failed keys in a status table (``success`` counted under ``success``)."""
+    errors = pc.fill_null(status.column("error"), "success")
+    vc = pc.value_counts(errors).to_pylist()
+    return {d["values"]: d["counts"] for d in sorted(vc, key=lambda d: d["values"])}

@@ -1,0 +1,190 @@
+"""Deduplication of interleaved documents (OBELICS §2.6 + MinHash near-duplicates).
+
+In order: document URL (keep the latest crawl), image URLs seen in more than N documents (ads,
+icons), duplicate images inside a document, paragraphs repeated >= K times within a domain,
+documents left without images or text, documents with an identical image set (keep the latest),
+near-duplicate documents by MinHash on the text (keep the latest). Document removals are counted
+in the ``dedup`` stage, paragraph/image removals in ``dedup_nodes``; nothing is removed silently.
+
+These steps need global counts (how many documents share a URL, an image, a paragraph); they take
+the filtered documents, which are small next to the HTML they came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from pmd.counters import CounterBook
+from pmd.interleaved.config import DedupConfig
+from pmd.interleaved.filters import words_of
+from pmd.interleaved.minhash import near_duplicates, shingle_hashes, signature
+from pmd.records import InterleavedDocument
+from pmd.verdict import Dropped
+
+PARA_SEP = "\n\n"
+
+
+def crawl_key(doc: InterleavedDocument) -> tuple[str, str, int]:
+    """Sorts crawls oldest → newest: WARC date, then WARC filename (CC names sort by time), then offset."""
+    gm = doc.general_metadata
+    return (str(gm.get("date") or ""), str(gm.get("warc_filename") or ""), int(gm.get("warc_record_offset") or 0))
+
+
+def domain(url: str) -> str:
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return ""
+
+
+def _para_hash(p: str) -> str:
+    return hashlib.blake2b(" ".join(p.split()).lower().encode("utf-8"), digest_size=8).hexdigest()
+
+
+def _rebuild(doc: InterleavedDocument, keep_image: list[bool], drop_para: set[str], nodes: Any) -> InterleavedDocument:
+    """The document without the removed images/paragraphs, consecutive texts merged (node counts here)."""
+    texts: list[str | None] = []
+    images: list[str | None] = []
+    metadata: list[dict[str, Any] | None] = []
+    img_i = 0
+    for t, im, md in zip(doc.texts, doc.images, doc.metadata):
+        if t is not None:
+            paras = t.split(PARA_SEP)
+            pms = (md or {}).get("paragraphs")
+            kept, kept_m = [], []
+            for j, p in enumerate(paras):
+                nodes.add_input()
+                if drop_para and _para_hash(p) in drop_para:
+                    nodes.add_dropped("dup_domain_paragraph")
+                    continue
+                nodes.add_kept()
+                kept.append(p)
+                if pms is not None and j < len(pms):
+                    kept_m.append(pms[j])
+            if not kept:
+                continue
+            if texts and texts[-1] is not None:
+                texts[-1] = texts[-1] + PARA_SEP + PARA_SEP.join(kept)
+                if metadata[-1] is not None and pms is not None:
+                    metadata[-1].setdefault("paragraphs", []).extend(kept_m)
+            else:
+                texts.append(PARA_SEP.join(kept))
+                images.append(None)
+                metadata.append({**(md or {}), "paragraphs": kept_m} if pms is not None else md)
+        else:
+            ok = keep_image[img_i]
+            img_i += 1
+            if not ok:
+                continue
+            texts.append(None)
+            images.append(im)
+            metadata.append(md)
+    return InterleavedDocument(doc.url, texts, images, metadata, dict(doc.general_metadata))
+
+
+def dedup_documents(
+    docs: Iterable[InterleavedDocument],
+    cfg: DedupConfig,
+    book: CounterBook,
+    min_images: int = 1,
+) -> tuple[list[InterleavedDocument], list[Dropped]]:
+    """Kept documents (sorted by id) and the dropped ones with their reasons (``input_file`` = doc id)."""
+    dc, nc = book.get("dedup"), book.get("dedup_nodes")
+    dropped: list[Dropped] = []
+    docs = list(docs)
+    dc.add_input(len(docs))
+
+    def drop(d: InterleavedDocument, reason: str, detail: str | None = None) -> None:
+        dc.add_dropped(reason)
+        dropped.append(Dropped(reason, d.id, None, detail or d.url))
+
+    # 1. document URL: keep the latest crawl
+    if cfg.url:
+        latest: dict[str, InterleavedDocument] = {}
+        for d in docs:
+            cur = latest.get(d.url)
+            if cur is None or crawl_key(d) > crawl_key(cur):
+                latest[d.url] = d
+        keep_ids = {id(d) for d in latest.values()}
+        for d in docs:
+            if id(d) not in keep_ids:
+                drop(d, "dup_url")
+        docs = [d for d in docs if id(d) in keep_ids]
+
+    # 2-4. node level: frequent image URLs, in-document duplicate images, domain-repeated paragraphs
+    img_docs: Counter = Counter()
+    for d in docs:
+        img_docs.update(set(d.image_urls))
+    para_docs: dict[str, Counter] = defaultdict(Counter)
+    if cfg.domain_paragraph_min_count:
+        for d in docs:
+            hashes = {_para_hash(p) for t in d.texts if t for p in t.split(PARA_SEP)}
+            para_docs[domain(d.url)].update(hashes)
+    rebuilt = []
+    for d in docs:
+        seen: set[str] = set()
+        keep_image = []
+        for u in d.image_urls:
+            nc.add_input()
+            if cfg.max_image_url_docs is not None and img_docs[u] > cfg.max_image_url_docs:
+                nc.add_dropped("image_url_too_frequent")
+                keep_image.append(False)
+            elif cfg.in_doc_images and u in seen:
+                nc.add_dropped("dup_image_in_doc")
+                keep_image.append(False)
+            else:
+                nc.add_kept()
+                keep_image.append(True)
+            seen.add(u)
+        drop_para: set[str] = set()
+        if cfg.domain_paragraph_min_count:
+            counts = para_docs[domain(d.url)]
+            drop_para = {h for h, c in counts.items() if c >= cfg.domain_paragraph_min_count}
+        nd = _rebuild(d, keep_image, drop_para, nc)
+        if len(nd.image_urls) < min_images:
+            drop(d, "doc_no_images_after_dedup")
+        elif not any(t for t in nd.texts):
+            drop(d, "doc_no_text_after_dedup")
+        else:
+            rebuilt.append(nd)
+    docs = rebuilt
+
+    # 5. identical image sets: keep the latest crawl
+    if cfg.image_set:
+        by_set: dict[tuple[str, ...], InterleavedDocument] = {}
+        for d in docs:
+            key = tuple(sorted(set(d.image_urls)))
+            if not key:
+                continue
+            cur = by_set.get(key)
+            if cur is None or crawl_key(d) > crawl_key(cur):
+                by_set[key] = d
+        keep_ids = {id(d) for d in by_set.values()}
+        out = []
+        for d in docs:
+            if d.image_urls and id(d) not in keep_ids:
+                drop(d, "dup_image_set")
+            else:
+                out.append(d)
+        docs = out
+
+    # 6. near-duplicate text (MinHash/LSH), the latest crawl first so it is the one kept
+    if cfg.minhash and docs:
+        order = sorted(docs, key=lambda d: (crawl_key(d), d.id), reverse=True)
+        sigs = ((d.id, signature(shingle_hashes(words_of(" ".join(t for t in d.texts if t)), cfg.minhash_shingle),
+                                 cfg.minhash_perms)) for d in order)
+        dups = near_duplicates(sigs, cfg.minhash_bands, cfg.minhash_threshold)
+        out = []
+        for d in docs:
+            if d.id in dups:
+                drop(d, "near_duplicate", f"{d.url} ~ {dups[d.id]}")
+            else:
+                out.append(d)
+        docs = out
+
+    docs.sort(key=lambda d: d.id)
+    dc.add_kept(len(docs))
+    return docs, dropped

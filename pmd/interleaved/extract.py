@@ -1,0 +1,466 @@
+"""Single-pass extraction of an interleaved document (text blocks and images in page order) from HTML.
+
+One walk over the lexbor DOM (selectolax) collects text blocks and images in document order,
+skipping boilerplate tags, hidden elements and comments, unwrapping inline tags and recording for
+each block its container path and how much of its text sits inside links. Main-content selection
+then works on those blocks only (no second DOM pass): a readability-style score of each container
+(paragraph length and commas, class/id hints, link density) picks the article container and its
+strong siblings; inside it, link-heavy blocks (menus, related-link lists) and blocks under
+boilerplate containers (comments, share bars, sidebars) are dropped. Images are kept where their
+position in the DOM falls inside the selected content, which is how M3W places images relative
+to text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from pmd.records import InterleavedDocument
+
+# Subtrees never read: code, styling, non-content widgets and page chrome.
+DROP_TAGS = frozenset({
+    "script", "style", "noscript", "template", "svg", "math", "canvas", "iframe", "object", "embed",
+    "nav", "header", "footer", "aside", "button", "select", "input", "textarea", "option",
+    "label", "dialog", "menu", "head", "video", "audio", "map", "area", "-comment", "link", "meta",
+})
+# Block tags and the separator they put between texts (2 = paragraph break, 1 = line break).
+BLOCK_SEP = {
+    "p": 2, "h1": 2, "h2": 2, "h3": 2, "h4": 2, "h5": 2, "h6": 2, "ul": 2, "ol": 2, "dl": 2,
+    "blockquote": 2, "pre": 2, "table": 2, "hr": 2, "figure": 2,
+    "div": 1, "section": 1, "article": 1, "main": 1, "li": 1, "dd": 1, "dt": 1, "tr": 1, "td": 1,
+    "th": 1, "figcaption": 1, "address": 1, "center": 1, "caption": 1, "details": 1, "summary": 1,
+    "body": 2, "html": 2, "tbody": 1, "thead": 1, "tfoot": 1, "picture": 1, "hgroup": 1,
+    "fieldset": 1, "legend": 1, "amp-img": 1,
+}
+SEPARATORS = ("", "\n", "\n\n")
+# Tags whose class/id are looked at (inline tags are unwrapped without a look).
+CONTAINER_TAGS = frozenset({
+    "div", "section", "article", "main", "ul", "ol", "dl", "table", "p", "span", "li", "figure",
+    "blockquote", "td", "tr", "tbody", "center", "dd",
+})
+_NEVER_NEGATIVE = frozenset({"html", "body", "article", "main"})
+# class/id tokens of containers that are boilerplate wherever they appear.
+NEGATIVE_TOKENS = frozenset({
+    "comment", "comments", "commentlist", "disqus", "sidebar", "related", "share", "sharing", "social",
+    "sociallinks", "newsletter", "subscribe", "subscription", "signup", "cookie", "cookies", "consent",
+    "breadcrumb", "breadcrumbs", "nav", "navbar", "navigation", "menu", "footer", "masthead", "advert",
+    "advertisement", "ads", "ad", "adsense", "sponsor", "sponsored", "promo", "popup", "modal", "widget",
+    "pagination", "pager", "outbrain", "taboola", "recommended", "recommendations", "tags", "tagcloud",
+    "byline", "toolbar", "skip", "login", "paywall", "rating", "print", "dateline", "timestamp",
+    "trending", "popular", "mostread", "newsletters", "shares", "icons", "hidden", "visually",
+    "sr", "screenreader", "caption-credit", "credit", "credits",
+})
+POSITIVE_TOKENS = frozenset({
+    "article", "body", "content", "entry", "main", "post", "text", "story", "blog", "hentry", "prose",
+    "articlebody", "storybody", "postbody", "richtext", "paragraph",
+})
+_TOKEN_SPLIT = re.compile(r"[\s_\-]+")
+TAG_BONUS = {"div": 5, "article": 10, "main": 5, "section": 2, "pre": 3, "td": 3, "blockquote": 3,
+             "ol": -3, "ul": -3, "dl": -3, "li": -3, "dd": -3, "dt": -3, "address": -3,
+             "h1": -5, "h2": -5, "h3": -5, "h4": -5, "h5": -5, "h6": -5, "th": -5}
+_SENTENCE_END = re.compile(r"[.!?。！？]['\"”’)]*\s*$")
+
+IMG_URL_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src",
+                 "data-full-src", "data-img-src", "data-src-fg", "data-lateloadsrc", "data-gt-lazy-src", "src2",
+                 "data-large-file", "data-orig-file", "src")
+IMG_SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "srcset")
+_SRCSET_ITEM = re.compile(r"\s*(\S+?)(?:\s+(\d+(?:\.\d+)?)([wxh]))?\s*(?:,|$)")
+_PLACEHOLDER = re.compile(r"(?:^data:|blank\.|spacer|placeholder|pixel\.gif|transparent\.|lazy\.(?:gif|png|svg))", re.I)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+_BOILERPLATE_LINE = re.compile(
+    r"^(advertisement|anzeige|werbung|share( this)?( article| story)?|read more|continue reading|"
+    r"related( articles| stories)?|comments?|loading\.*|sponsored|click here|skip to (main )?content|"
+    r"sign up|subscribe( now)?|follow us|print|e-?mail|tweet|facebook|twitter|linkedin|whatsapp)\W*$",
+    re.I,
+)
+
+
+@dataclass(slots=True)
+class _Block:
+    text: str
+    path: tuple[int, ...]
+    link_chars: int
+    sep: int
+    tag: str
+
+
+@dataclass(slots=True)
+class _Image:
+    url: str
+    src: str
+    alt: str | None
+    width: str | None
+    height: str | None
+    path: tuple[int, ...]
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode_html(data: bytes | str, charset: str | None = None) -> tuple[str, str]:
+    """Bytes → text: the HTTP header's charset, else a ``<meta charset>`` in the first 4 KB, else UTF-8;
+    a wrong or unknown declaration falls back to UTF-8 and then cp1252 (which never fails)."""
+    if isinstance(data, str):
+        return data, "str"
+    cands: list[str] = []
+    if charset:
+        cands.append(charset.strip().strip("\"'").lower())
+    m = _META_CHARSET.search(data[:4096])
+    if m:
+        cands.append(m.group(1).decode("ascii", "replace").lower())
+    cands.append("utf-8")
+    for enc in cands:
+        if enc in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
+            enc = "cp1252"  # what browsers do (WHATWG encoding standard)
+        try:
+            return data.decode(enc), enc
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+# --------------------------------------------------------------------------- images
+
+
+def parse_srcset(value: str) -> str | None:
+    """The largest candidate of a ``srcset`` (by width descriptor, else density, else the first)."""
+    best, best_key = None, (-1, -1.0)
+    for m in _SRCSET_ITEM.finditer(value):
+        url = m.group(1)
+        if not url or url == ",":
+            continue
+        num, unit = m.group(2), m.group(3)
+        key = (2, float(num)) if unit == "w" else ((1, float(num)) if unit == "x" else (0 if num is None else 1, 1.0))
+        if key > best_key:
+            best, best_key = url.rstrip(","), key
+    return best
+
+
+def _image_src(attrs: dict[str, str | None]) -> str | None:
+    """The best URL of an ``<img>``: largest srcset candidate, then lazy-load attributes, then ``src``;
+    placeholders (``data:``, spacer gifs) never win over a real URL."""
+    for a in IMG_SRCSET_ATTRS:
+        v = attrs.get(a)
+        if v:
+            u = parse_srcset(v)
+            if u and not _PLACEHOLDER.search(u):
+                return u
+    for a in IMG_URL_ATTRS:
+        v = attrs.get(a)
+        if v:
+            v = v.strip()
+            if v and not _PLACEHOLDER.search(v):
+                return v
+    return None
+
+
+def resolve_url(base: str, src: str) -> str | None:
+    """Absolute http(s) URL of ``src`` against ``base`` (RFC 3986 via urljoin); others are None."""
+    src = src.strip()
+    if not src or src.startswith(("data:", "javascript:", "about:", "blob:")):
+        return None
+    try:
+        url = urljoin(base, src)
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        return None
+    return url if scheme in ("http", "https") else None
+
+
+# --------------------------------------------------------------------------- the walk
+
+
+def _tokens(attrs: dict[str, str | None]) -> set[str]:
+    s = " ".join(v for k in ("class", "id") if (v := attrs.get(k)))
+    return set(_TOKEN_SPLIT.split(s.lower())) if s else set()
+
+
+def _is_hidden(attrs: dict[str, str | None]) -> bool:
+    if "hidden" in attrs or attrs.get("aria-hidden") == "true":
+        return True
+    st = attrs.get("style")
+    if st:
+        st = st.replace(" ", "").lower()
+        return "display:none" in st or "visibility:hidden" in st
+    return False
+
+
+def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], dict[int, int], dict[int, str], set[int], dict[int, int]]:
+    """One DFS over the DOM; returns blocks, the ordered item list, parents, tags, negative elements and
+    class/id weights of the container elements."""
+    items: list[tuple[str, Any]] = []
+    blocks: list[_Block] = []
+    parent_of: dict[int, int] = {}
+    tag_of: dict[int, str] = {}
+    negative: set[int] = set()
+    weight: dict[int, int] = {}
+    path: list[int] = []
+    parts: list[str] = []
+    link_chars = 0
+    in_link = 0
+    pending_sep = 2
+    state = {"pending": 2}
+
+    def flush() -> None:
+        nonlocal parts, link_chars
+        if parts:
+            raw = "".join(parts)
+            text = " ".join(raw.split())
+            if text:
+                if "\x00" in text:
+                    text = "\n".join(x.strip() for x in text.split("\x00")).strip()
+                if text:
+                    b = _Block(text, tuple(path), link_chars, state["pending"], tag_of.get(path[-1], "") if path else "")
+                    blocks.append(b)
+                    items.append(("t", b))
+                    state["pending"] = 0
+            parts = []
+        link_chars = 0
+
+    def add_image(src: str | None, attrs: dict[str, str | None], alt: str | None = None) -> None:
+        if not src:
+            return
+        url = resolve_url(base, src)
+        if url is None:
+            return
+        flush()
+        state["pending"] = max(state["pending"], 1)
+        items.append(("i", _Image(url, src, alt if alt is not None else attrs.get("alt"), attrs.get("width"),
+                                  attrs.get("height"), tuple(path))))
+
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, exiting = stack.pop()
+        tag = node.tag
+        if exiting:
+            sep = BLOCK_SEP.get(tag)
+            if tag == "a":
+                in_link -= 1
+            elif sep is not None:
+                flush()
+                if sep > state["pending"]:
+                    state["pending"] = sep
+                if path and path[-1] == node.mem_id:
+                    path.pop()
+            continue
+        nxt = node.next
+        if nxt is not None and node is not root:
+            stack.append((nxt, False))
+        if tag == "-text":
+            t = node.text_content
+            if t:
+                parts.append(t)
+                if in_link:
+                    link_chars += len(t.strip())
+            continue
+        if tag in DROP_TAGS or tag.startswith("-"):
+            continue
+        if tag == "br":
+            parts.append(" \x00 ")
+            continue
+        if tag == "img" or tag == "amp-img":
+            attrs = node.attributes
+            if not _is_hidden(attrs):
+                add_image(_image_src(attrs), attrs)
+            continue
+        if tag == "picture":
+            best: str | None = None
+            img_attrs: dict[str, str | None] = {}
+            for ch in node.iter():
+                if ch.tag == "source":
+                    a = ch.attributes
+                    best = best or parse_srcset(a.get("srcset") or a.get("data-srcset") or "")
+                elif ch.tag == "img":
+                    img_attrs = ch.attributes
+            src = best or _image_src(img_attrs)
+            add_image(src, img_attrs)
+            continue
+        sep = BLOCK_SEP.get(tag)
+        if tag in CONTAINER_TAGS:
+            attrs = node.attributes
+            if attrs:
+                if _is_hidden(attrs):
+                    continue
+                toks = _tokens(attrs)
+                if toks:
+                    mid = node.mem_id
+                    if tag not in _NEVER_NEGATIVE and not toks.isdisjoint(NEGATIVE_TOKENS):
+                        negative.add(mid)
+                    w = (25 if not toks.isdisjoint(POSITIVE_TOKENS) else 0) - (25 if mid in negative else 0)
+                    if w:
+                        weight[mid] = w
+        if sep is not None:
+            flush()
+            if sep > state["pending"]:
+                state["pending"] = sep
+            mid = node.mem_id
+            parent_of[mid] = path[-1] if path else 0
+            tag_of[mid] = tag
+            path.append(mid)
+        elif tag == "a":
+            in_link += 1
+        stack.append((node, True))
+        ch = node.child
+        if ch is not None:
+            stack.append((ch, False))
+    flush()
+    del pending_sep
+    return blocks, items, parent_of, tag_of, negative, weight
+
+
+# --------------------------------------------------------------------------- main content
+
+
+def _select(blocks: list[_Block], parent_of: dict[int, int], tag_of: dict[int, str], negative: set[int],
+            weight: dict[int, int]) -> tuple[set[int] | None, set[int]]:
+    """The content region (a set of container ids; None = whole page) and the negative containers that
+    still apply (those that are not ancestors of the chosen container)."""
+    text_len: dict[int, int] = {}
+    link_len: dict[int, int] = {}
+    score: dict[int, float] = {}
+    for b in blocks:
+        n, lk = len(b.text), b.link_chars
+        for e in b.path:
+            text_len[e] = text_len.get(e, 0) + n
+            link_len[e] = link_len.get(e, 0) + lk
+    for b in blocks:
+        own = len(b.text) - b.link_chars
+        if own < 25 or len(b.path) < 2:
+            continue
+        s = 1.0 + b.text.count(",") + b.text.count("，") + b.text.count("、") + min(own / 100.0, 3.0)
+        for level, e in enumerate(reversed(b.path[:-1][-3:]) if b.tag in ("p", "pre", "td", "blockquote", "li")
+                                  else reversed(b.path[-3:])):
+            if e not in score:
+                score[e] = float(TAG_BONUS.get(tag_of.get(e, ""), 0) + weight.get(e, 0))
+            score[e] += s / (1.0, 2.0, 6.0)[level]
+    if not score:
+        return None, negative
+    final = {e: s * (1.0 - link_len.get(e, 0) / max(text_len.get(e, 1), 1)) for e, s in score.items()}
+    top = max(final, key=final.__getitem__)
+    if final[top] < 5:
+        return None, negative
+    ancestors = set()
+    e = top
+    while e:
+        ancestors.add(e)
+        e = parent_of.get(e, 0)
+    region = {top}
+    parent = parent_of.get(top, 0)
+    threshold = max(10.0, final[top] * 0.2)
+    if parent:
+        for e, p in parent_of.items():
+            if p != parent or e == top or e in negative:
+                continue
+            if final.get(e, 0.0) >= threshold:
+                region.add(e)
+                continue
+            tl = text_len.get(e, 0)
+            ld = link_len.get(e, 0) / tl if tl else 1.0
+            if tag_of.get(e) in ("p", "blockquote", "pre", "ul", "ol", "table", "h2", "h3", "h4", "figure", "div"):
+                if (tl > 80 and ld < 0.25) or (0 < tl <= 80 and ld == 0):
+                    region.add(e)
+    return region, negative - ancestors
+
+
+def _in_region(path: tuple[int, ...], region: set[int] | None, negative: set[int]) -> bool:
+    if negative and not negative.isdisjoint(path):
+        return False
+    return region is None or not region.isdisjoint(path)
+
+
+def _keep_block(b: _Block) -> bool:
+    n = len(b.text)
+    ld = b.link_chars / n if n else 1.0
+    if ld > 0.5:
+        return False
+    if ld > 0.25 and n < 200:
+        return False
+    if n < 40 and _BOILERPLATE_LINE.match(b.text):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def extract_document(
+    html: bytes | str,
+    url: str,
+    *,
+    charset: str | None = None,
+    general_metadata: dict[str, Any] | None = None,
+    main_content: bool = True,
+) -> InterleavedDocument:
+    """Extract text blocks and images in page order as an ``InterleavedDocument``.
+
+    ``charset`` is the HTTP header's (if any); ``main_content=False`` keeps every non-boilerplate block
+    and image of the page instead of only the article region. Consecutive kept blocks merge into one
+    text with paragraph separators, so texts and images alternate as in OBELICS.
+    """
+    text, enc = decode_html(html, charset)
+    tree = LexborHTMLParser(text)
+    base = url
+    title = None
+    head = tree.head
+    if head is not None:
+        b = head.css_first("base[href]")
+        if b is not None:
+            href = (b.attributes.get("href") or "").strip()
+            if href:
+                base = urljoin(url, href)
+        t = head.css_first("title")
+        if t is not None:
+            title = " ".join(t.text().split()) or None
+    root = tree.body or tree.root
+    if root is None:
+        blocks, items, parent_of, tag_of, negative, weight = [], [], {}, {}, set(), {}
+    else:
+        blocks, items, parent_of, tag_of, negative, weight = _walk(root, base)
+    if main_content:
+        region, neg = _select(blocks, parent_of, tag_of, negative, weight)
+    else:
+        region, neg = None, negative
+    texts: list[str | None] = []
+    images: list[str | None] = []
+    metadata: list[dict[str, Any] | None] = []
+    buf: list[str] = []
+    skipped = False
+    seen_images: set[str] = set()
+
+    def flush_text() -> None:
+        if buf:
+            texts.append("".join(buf))
+            images.append(None)
+            metadata.append(None)
+            buf.clear()
+
+    for kind, it in items:
+        if not _in_region(it.path, region, neg):
+            skipped = True
+            continue
+        if kind == "t":
+            if not _keep_block(it):
+                skipped = True
+                continue
+            if buf:
+                buf.append("\n\n" if skipped else (SEPARATORS[it.sep] or " "))
+            buf.append(it.text)
+            skipped = False
+        else:
+            flush_text()
+            skipped = False
+            texts.append(None)
+            images.append(it.url)
+            seen_images.add(it.url)
+            metadata.append({"src": it.src, "alt_text": it.alt, "rendered_width": it.width,
+                             "rendered_height": it.height})
+    flush_text()
+    gm: dict[str, Any] = {"url": url, "charset": enc, "title": title}
+    if general_metadata:
+        gm.update(general_metadata)
+    return InterleavedDocument(url=url, texts=texts, images=images, metadata=metadata, general_metadata=gm)

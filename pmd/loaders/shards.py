@@ -1,0 +1,421 @@
+"""Shard lists for streaming: URL expansion, fsspec opening, node/worker splitting, epoch-seeded order.
+
+* ``expand_shards`` accepts a local path, a brace pattern (``shards/pairs-{000000..000009}.tar``), an
+  fsspec URL (``s3://``, ``gs://``, ``memory://``, ...), ``a::b`` lists (WebDataset's syntax), a list of
+  any of these, or a PMD build directory / its ``manifest.json`` (local or fsspec), whose shards it lists.
+* ``register_fsspec_opener`` teaches WebDataset's ``gopen`` (0.2's scheme table) to open every fsspec
+  protocol it has no handler of its own for, so ``wds.WebDataset("s3://...")`` streams as well as our
+  loaders do. It runs when ``pmd.loaders`` is imported.
+* ``consumer_shards`` gives one consumer (node rank × DataLoader worker) its shards for one epoch: the
+  shard list is shuffled with a seed made of ``(seed, epoch)`` only — the same permutation on every rank
+  and worker, so the split is a partition — then split by node (``RANK``/``WORLD_SIZE`` as set by
+  ``torchrun``, or ``torch.distributed``) and by worker (``torch.utils.data.get_worker_info()``, or the
+  ``WORKER``/``NUM_WORKERS`` variables). Fewer shards than consumers is an error that says what to do.
+* ``resampled_shards`` draws shards with replacement forever, seeded by ``(seed, epoch, rank, worker)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import posixpath
+import random
+import tarfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator, Sequence, TypeVar
+
+import torch
+from torch.utils.data import IterableDataset
+
+import importlib
+
+from webdataset import utils as wds_utils
+from webdataset.shardlists import expand_urls
+
+from pmd.errors import UserError
+from pmd.loaders.errors import CorruptSampleError, ErrorCounts, SkipSample, check_on_error, report
+
+T = TypeVar("T")
+# ``webdataset.gopen`` the attribute is the function; the module (with the scheme table) is this:
+wds_gopen = importlib.import_module("webdataset.gopen")
+
+# Schemes WebDataset already opens itself (curl, subprocess pipes, ...): left alone.
+_WDS_OWN_SCHEMES = frozenset({"pipe", "http", "https", "sftp", "ftps", "scp", "ais", "htgs", "hf", "file"})
+
+
+class NotEnoughShardsError(UserError, ValueError):
+    """Fewer shards than nodes × workers: some consumer would get nothing."""
+
+
+def fsspec_open(url: str, mode: str = "rb", bufsize: int = 8192, **kw) -> IO[bytes]:
+    """A WebDataset gopen handler that opens ``url`` with fsspec (any registered protocol)."""
+    import fsspec
+
+    return fsspec.open(url, mode).open()
+
+
+def register_fsspec_opener(protocols: Sequence[str] | None = None) -> list[str]:
+    """Register :func:`fsspec_open` in ``webdataset.gopen.gopen_schemes``; returns the schemes registered.
+
+    By default: every fsspec protocol WebDataset has no handler for (s3, gs, gcs, az, memory, ...), plus
+    ``gs`` (WebDataset's needs the ``gsutil`` binary) and the table's ``__default__`` fallback, so any
+    other scheme goes to fsspec too (which names the missing protocol if it does not know it).
+    """
+    import fsspec
+
+    if protocols is None:
+        protocols = sorted(p for p in fsspec.available_protocols() if p not in _WDS_OWN_SCHEMES)
+    for proto in protocols:
+        wds_gopen.gopen_schemes[proto] = fsspec_open
+    wds_gopen.gopen_schemes["__default__"] = fsspec_open
+    return list(protocols)
+
+
+def open_url(url: str) -> IO[bytes]:
+    """Open a shard for reading: local paths, ``file://``, WebDataset's schemes and any fsspec URL."""
+    return wds_gopen.gopen(url, "rb")
+
+
+def _is_remote(url: str) -> bool:
+    return "://" in url and not url.startswith("file://")
+
+
+def _manifest_shards(manifest_url: str, field: str = "path") -> list[str]:
+    if _is_remote(manifest_url):
+        import fsspec
+
+        with fsspec.open(manifest_url, "rt", encoding="utf-8") as f:
+            manifest = json.load(f)
+        base = posixpath.dirname(manifest_url)
+        join = posixpath.join
+    else:
+        path = Path(manifest_url.removeprefix("file://"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        base = str(path.parent)
+        join = lambda a, b: str(Path(a) / b)  # noqa: E731
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        raise UserError(f"{manifest_url}: not a pmd build manifest (no 'shards' list)")
+    return [join(base, s[field]) for s in shards if s.get(field)]
+
+
+def _looks_like_build_dir(url: str) -> str | None:
+    """The manifest URL if ``url`` is a build directory or its manifest, else None."""
+    if url.endswith("manifest.json"):
+        return url
+    if _is_remote(url):
+        if any(ch in url for ch in "{}*") or url.endswith((".tar", ".tgz", ".tar.gz")):
+            return None
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(url)
+        manifest = posixpath.join(url.rstrip("/"), "manifest.json")
+        return manifest if fs.exists(posixpath.join(path, "manifest.json")) else None
+    local = Path(url.removeprefix("file://"))
+    if local.is_dir():
+        if (local / "manifest.json").is_file():
+            return str(local / "manifest.json")
+        raise UserError(f"{url}: a directory without manifest.json; pass shard paths or a pmd build directory")
+    return None
+
+
+def expand_shards(source: str | Path | Sequence[str | Path], *, manifest_field: str = "path") -> list[str]:
+    """Every shard URL that ``source`` names, in order (see the module docstring for the accepted forms).
+
+    ``manifest_field`` picks the manifest entry to list for build directories: ``"path"`` (the tars) or
+    ``"parquet"`` (their sidecars).
+    """
+    items = [source] if isinstance(source, (str, Path)) else list(source)
+    urls: list[str] = []
+    for item in items:
+        item = str(item)
+        manifest = _looks_like_build_dir(item)
+        if manifest is not None:
+            urls.extend(_manifest_shards(manifest, manifest_field))
+        else:
+            urls.extend(expand_urls(item))
+    if not urls:
+        raise UserError(f"no shards found in {source!r}")
+    return urls
+
+
+@dataclass(frozen=True)
+class ConsumerInfo:
+    """Who is reading: node ``rank`` of ``world_size``, DataLoader ``worker`` of ``num_workers``."""
+
+    rank: int = 0
+    world_size: int = 1
+    worker: int = 0
+    num_workers: int = 1
+
+    @property
+    def consumers(self) -> int:
+        return self.world_size * self.num_workers
+
+    @property
+    def consumer(self) -> int:
+        """This consumer's index in ``[0, consumers)``."""
+        return self.rank * self.num_workers + self.worker
+
+
+def consumer_info() -> ConsumerInfo:
+    """The current rank/world size (``RANK``/``WORLD_SIZE`` from torchrun, or ``torch.distributed``) and
+    DataLoader worker (``get_worker_info()``, or ``WORKER``/``NUM_WORKERS``)."""
+    rank, world, worker, workers = wds_utils.pytorch_worker_info()
+    if not (0 <= rank < world) or not (0 <= worker < workers):
+        raise UserError(f"inconsistent rank/worker: rank {rank} of {world}, worker {worker} of {workers}")
+    return ConsumerInfo(rank, world, worker, workers)
+
+
+def rng_for(*parts: object) -> random.Random:
+    """A ``random.Random`` seeded from ``parts`` — stable across processes (string seeds are hashed with
+    SHA-512 by ``random``, not with Python's per-process ``hash``)."""
+    return random.Random(":".join(str(p) for p in parts))
+
+
+def epoch_order(urls: Sequence[str], *, seed: int, epoch: int | str, shuffle: bool) -> list[str]:
+    """The global shard order of one epoch: a permutation seeded by ``(seed, epoch)``, or as given."""
+    order = list(urls)
+    if shuffle:
+        rng_for("shards", seed, epoch).shuffle(order)
+    return order
+
+
+def consumer_shards(
+    urls: Sequence[str], *, seed: int, epoch: int | str, shuffle: bool, info: ConsumerInfo | None = None
+) -> list[str]:
+    """This consumer's shards for ``epoch``: split by node, then by worker, of the epoch's order."""
+    info = info or consumer_info()
+    if len(urls) < info.consumers:
+        raise NotEnoughShardsError(
+            f"{len(urls)} shard(s) for {info.world_size} node(s) x {info.num_workers} DataLoader worker(s) = "
+            f"{info.consumers} consumers: every consumer needs at least one shard. Write more, smaller shards, "
+            f"use fewer workers or nodes, or pass resampled=True"
+        )
+    order = epoch_order(urls, seed=seed, epoch=epoch, shuffle=shuffle)
+    return order[info.rank :: info.world_size][info.worker :: info.num_workers]
+
+
+def resampled_shards(urls: Sequence[str], *, seed: int, epoch: int, info: ConsumerInfo | None = None) -> Iterator[str]:
+    """Shards drawn with replacement, forever; each consumer and epoch has its own seeded stream."""
+    info = info or consumer_info()
+    rng = rng_for("resample", seed, epoch, info.rank, info.worker)
+    urls = list(urls)
+    while True:
+        yield urls[rng.randrange(len(urls))]
+
+
+@dataclass
+class RawSample:
+    """One sample as read from a shard: its ``key``, the shard ``url`` and ``members`` (extension -> bytes;
+    for text corpora ``{"txt": str}``)."""
+
+    key: str
+    url: str
+    members: dict[str, bytes | str]
+
+
+def split_member_name(name: str) -> tuple[str | None, str]:
+    """WebDataset's rule: the key is the name up to the first dot of its last path component."""
+    head, _, base = name.rpartition("/")
+    stem, dot, ext = base.partition(".")
+    if not dot or not stem:
+        return None, ""
+    return (f"{head}/{stem}" if head else stem), ext
+
+
+def iter_tar(url: str) -> Iterator[RawSample]:
+    """Stream a WebDataset tar: consecutive members sharing a key form one sample.
+
+    A member name seen twice within one sample marks it ``members["__duplicate__"]`` (the decoder
+    rejects it). Read errors (truncated tar, unreachable URL) propagate to the stream, which counts them
+    as ``shard`` errors.
+    """
+    with open_url(url) as stream:
+        tar = tarfile.open(fileobj=stream, mode="r|*")
+        current: RawSample | None = None
+        for info in tar:
+            if not info.isreg():
+                continue
+            key, ext = split_member_name(info.name)
+            if key is None or key.startswith("__"):
+                continue
+            data = tar.extractfile(info).read()  # type: ignore[union-attr]
+            tar.members = []  # streaming: do not keep every TarInfo
+            if current is not None and current.key != key:
+                yield current
+                current = None
+            if current is None:
+                current = RawSample(key, url, {})
+            ext = ext.lower()
+            if ext in current.members:
+                current.members["__duplicate__"] = ext.encode()
+            current.members[ext] = data
+        if current is not None:
+            yield current
+
+
+def shuffle_buffer(items: Iterator[T], size: int, rng: random.Random) -> Iterator[T]:
+    """Yield ``items`` in a random order using a buffer of ``size`` (WebDataset's sample shuffle)."""
+    buf: list[T] = []
+    for item in items:
+        if len(buf) < size:
+            buf.append(item)
+            continue
+        i = rng.randrange(size)
+        buf[i], item = item, buf[i]
+        yield item
+    rng.shuffle(buf)
+    yield from buf
+
+
+Decoder = Callable[[RawSample, random.Random], dict[str, Any]]
+
+
+class ShardStream(IterableDataset):
+    """An iterable dataset over shards: split by node and worker, shard order seeded per epoch, a sample
+    shuffle buffer, a decode step whose failures follow the corrupt-sample policy, optional resampling
+    and fixed epoch length.
+
+    Epochs: :meth:`set_epoch` (call it before each epoch, as with ``DistributedSampler``; it reaches
+    persistent and non-persistent DataLoader workers alike because the value lives in shared memory).
+    Without it, each new iteration of the same object counts as the next epoch (in-process iteration,
+    or ``persistent_workers=True``).
+    """
+
+    allow_record_split = False  # text corpora override: fewer files than consumers -> split records
+
+    def __init__(
+        self,
+        urls: str | Path | Sequence[str | Path],
+        *,
+        decode: Decoder,
+        reader: Callable[[str], Iterator[RawSample]] = iter_tar,
+        shuffle: bool = True,
+        shuffle_buffer: int = 1000,
+        resampled: bool = False,
+        seed: int = 0,
+        epoch_length: int | None = None,
+        on_error: str = "warn",
+    ) -> None:
+        super().__init__()
+        self.urls = expand_shards(urls)
+        self.decode = decode
+        self.reader = reader
+        self.shuffle = shuffle
+        self.shuffle_buffer = int(shuffle_buffer)
+        self.resampled = resampled
+        self.seed = int(seed)
+        if epoch_length is not None and epoch_length <= 0:
+            raise ValueError(f"epoch_length must be positive, got {epoch_length}")
+        self.epoch_length = epoch_length
+        self.on_error = check_on_error(on_error)
+        self.errors = ErrorCounts()
+        self._explicit_epoch = torch.full((1,), -1, dtype=torch.int64)
+        try:
+            self._explicit_epoch.share_memory_()
+        except (RuntimeError, OSError):
+            pass
+        self._iterations = 0
+
+    # -- epochs -------------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Use ``epoch`` for the next iterations (shard order, buffer and resampling seeds)."""
+        if epoch < 0:
+            raise ValueError("epoch must be >= 0")
+        self._explicit_epoch[0] = int(epoch)
+
+    def with_epoch(self, n: int) -> "ShardStream":
+        """Make each iteration yield exactly ``n`` samples per consumer (WebDataset's ``with_epoch``):
+        shards are re-read (next pass, new order) when they run out. Returns ``self``."""
+        if n <= 0:
+            raise ValueError(f"epoch length must be positive, got {n}")
+        self.epoch_length = int(n)
+        return self
+
+    def _next_epoch(self) -> int:
+        explicit = int(self._explicit_epoch[0])
+        if explicit >= 0:
+            return explicit
+        epoch = self._iterations
+        self._iterations += 1
+        return epoch
+
+    # -- iteration ------------------------------------------------------------------------------
+    def _fail(self, err: CorruptSampleError, info: ConsumerInfo) -> None:
+        report(err, on_error=self.on_error, counts=self.errors, slot=info.worker)
+
+    def _units(self, info: ConsumerInfo, epoch: int) -> Iterator[tuple[str, int | None]]:
+        """(url, record stride or None) in this consumer's reading order; endless when resampling or
+        with a fixed epoch length."""
+        if self.resampled:
+            for url in resampled_shards(self.urls, seed=self.seed, epoch=epoch, info=info):
+                yield url, None
+            return
+        passes = itertools.count() if self.epoch_length else (0,)
+        for p in passes:
+            sub = f"{epoch}" if p == 0 else f"{epoch}.{p}"
+            if self.allow_record_split and len(self.urls) < info.consumers:
+                for url in epoch_order(self.urls, seed=self.seed, epoch=sub, shuffle=self.shuffle):
+                    yield url, info.consumer
+            else:
+                for url in consumer_shards(self.urls, seed=self.seed, epoch=sub, shuffle=self.shuffle, info=info):
+                    yield url, None
+
+    def _raw(self, info: ConsumerInfo, epoch: int) -> Iterator[RawSample]:
+        empty_units = 0
+        for url, stride_index in self._units(info, epoch):
+            n = 0
+            last_key = None
+            try:
+                for i, raw in enumerate(self.reader(url)):
+                    last_key = raw.key
+                    if stride_index is not None and i % info.consumers != stride_index:
+                        continue
+                    n += 1
+                    yield raw
+            except CorruptSampleError as err:
+                self._fail(err.located(url, err.key or last_key), info)
+            except Exception as exc:  # unreadable shard: count it, go on with the next one
+                after = f" (after key {last_key})" if last_key else ""
+                self._fail(CorruptSampleError("shard", f"{type(exc).__name__}: {exc}{after}", shard=url), info)
+            empty_units = 0 if n else empty_units + 1
+            if empty_units >= max(len(self.urls), 1) and (self.resampled or self.epoch_length):
+                # a full round of shards gave nothing: stop instead of spinning forever
+                warnings.warn(f"pmd.loaders: no readable samples in {len(self.urls)} shard(s); stopping", CorruptSampleWarning)
+                return
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = consumer_info()
+        epoch = self._next_epoch()
+        raw: Iterator[RawSample] = self._raw(info, epoch)
+        if self.shuffle and self.shuffle_buffer > 1:
+            raw = shuffle_buffer(raw, self.shuffle_buffer, rng_for("buffer", self.seed, epoch, info.rank, info.worker))
+        rng = rng_for("decode", self.seed, epoch, info.rank, info.worker)
+        out = self._decoded(raw, rng, info)
+        if self.epoch_length:
+            out = itertools.islice(out, self.epoch_length)
+        return out
+
+    def _decoded(self, raw: Iterator[RawSample], rng: random.Random, info: ConsumerInfo) -> Iterator[dict[str, Any]]:
+        for sample in raw:
+            try:
+                if "__duplicate__" in sample.members:
+                    dup = sample.members["__duplicate__"]
+                    raise CorruptSampleError("other", f"member .{dup.decode() if isinstance(dup, bytes) else dup} appears twice")
+                out = self.decode(sample, rng)
+            except SkipSample:
+                self.errors.add("filtered", info.worker)
+                continue
+            except CorruptSampleError as err:
+                self._fail(err.located(sample.url, sample.key), info)
+                continue
+            except Exception as exc:
+                self._fail(CorruptSampleError("other", f"{type(exc).__name__}: {exc}", shard=sample.url, key=sample.key), info)
+                continue
+            yield out
+
+
+register_fsspec_opener()

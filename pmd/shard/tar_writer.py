@@ -1,0 +1,196 @@
+"""Reproducible WebDataset tar shards and their Parquet sidecars, committed atomically.
+
+A sample is ``(key, {ext: bytes})`` and becomes tar members ``{key}.{ext}``. Every header field
+that could vary between runs is fixed (mtime 0, uid/gid 0, empty user/group names, mode 0644,
+PAX format, UTF-8) and members are written in a fixed order, so the same samples always give a
+byte-identical tar, hence the same sha256 on a laptop and on a cluster. Files are written to
+``<path>.tmp-<pid>`` and renamed into place: a reader never sees half a shard, and a rerun that
+finds the final name knows the shard is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pmd.ids import is_valid_key
+
+Sample = tuple[str, dict[str, bytes]]
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """A finished shard: where it is, how many samples, its size and sha256 (and its sidecar)."""
+
+    path: str
+    samples: int
+    bytes: int
+    sha256: str
+    parquet: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["parquet"] is None:
+            del d["parquet"]
+        return d
+
+
+class _HashingWriter:
+    """File wrapper that hashes and counts what goes through it (no second read of the shard)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f, self.sha = f, hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self._f.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+
+def tmp_name(path: str | os.PathLike[str]) -> Path:
+    return Path(f"{os.fspath(path)}.tmp-{os.getpid()}")
+
+
+def _check_ext(key: str, ext: str) -> None:
+    if not ext or ext.startswith(".") or ext.endswith(".") or "/" in ext or "\\" in ext or "\x00" in ext:
+        raise ValueError(f"sample {key!r}: bad member extension {ext!r}")
+
+
+def _ordered(key: str, members: dict[str, bytes], ext_order: Sequence[str] | None) -> list[tuple[str, bytes]]:
+    if not members:
+        raise ValueError(f"sample {key!r} has no members")
+    for ext in members:
+        _check_ext(key, ext)
+    if ext_order:
+        rank = {e: i for i, e in enumerate(ext_order)}
+        names = sorted(members, key=lambda e: (rank.get(e, len(rank)), e))
+    else:
+        names = sorted(members)
+    return [(e, members[e]) for e in names]
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.mtime, ti.mode = size, 0, 0o644
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = ""
+    ti.type = tarfile.REGTYPE
+    return ti
+
+
+def write_tar_shard(path: str | os.PathLike[str], samples: Iterable[Sample],
+                    ext_order: Sequence[str] | None = None) -> ShardInfo:
+    """Write ``samples`` as a reproducible WebDataset tar at ``path`` (atomically) and describe it.
+
+    Keys must be valid ``pmd.ids`` keys (hex: no dots, since WebDataset splits member names at the
+    first dot) and unique within the shard. Extensions may hold dots (``000.jpg``). Members of a
+    sample are written in ``ext_order`` (unlisted ones after, sorted), or sorted by extension.
+    Raises ``ValueError`` on a bad key; no partial file is left behind on any error.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(path)
+    seen: set[str] = set()
+    n = 0
+    try:
+        with open(tmp, "wb") as raw:
+            hw = _HashingWriter(raw)
+            with tarfile.open(fileobj=hw, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:  # type: ignore[call-overload]
+                for key, members in samples:
+                    if not isinstance(key, str) or not is_valid_key(key):
+                        raise ValueError(f"bad sample key {key!r}: keys must be lowercase hex without dots")
+                    if key in seen:
+                        raise ValueError(f"duplicate sample key {key!r} in shard {path.name}")
+                    seen.add(key)
+                    for ext, data in _ordered(key, members, ext_order):
+                        if isinstance(data, str):
+                            data = data.encode("utf-8")
+                        tar.addfile(_tarinfo(f"{key}.{ext}", len(data)), io.BytesIO(data))
+                    n += 1
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ShardInfo(str(path), n, hw.size, hw.sha.hexdigest())
+
+
+def read_tar_shard(path: str | os.PathLike[str]) -> Iterator[Sample]:
+    """Samples of a shard in file order, grouped like WebDataset does (key = name up to the first dot)."""
+    current: str | None = None
+    members: dict[str, bytes] = {}
+    with tarfile.open(path, mode="r:") as tar:
+        for ti in tar:
+            if not ti.isfile():
+                continue
+            key, _, ext = ti.name.partition(".")
+            if current is not None and key != current:
+                yield current, members
+                members = {}
+            current = key
+            f = tar.extractfile(ti)
+            members[ext] = f.read() if f else b""
+    if current is not None:
+        yield current, members
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shard_exists_complete(path: str | os.PathLike[str], expected_sha256: str | None = None) -> bool:
+    """True when a finished shard is at ``path`` (writers rename only complete files into place) and,
+    if ``expected_sha256`` is given, its content hash matches (resume after a crash or an edit)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    return expected_sha256 is None or sha256_file(p) == expected_sha256
+
+
+def write_parquet_sidecar(path: str | os.PathLike[str], rows: list[dict[str, Any]] | pa.Table,
+                          schema: pa.Schema | None = None) -> Path:
+    """Write rows (dicts or a table) as Parquet at ``path`` via a temp name and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(rows, pa.Table):
+        table = rows if schema is None else rows.cast(schema)
+    elif rows:
+        table = pa.Table.from_pylist(rows, schema=schema)
+    elif schema is not None:
+        table = schema.empty_table()
+    else:
+        raise ValueError(f"{path}: cannot write an empty sidecar without a schema")
+    tmp = tmp_name(path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plan_shards(n_samples: int, samples_per_shard: int) -> list[range]:
+    """Contiguous index ranges of at most ``samples_per_shard`` covering ``range(n_samples)``."""
+    if samples_per_shard <= 0:
+        raise ValueError(f"samples_per_shard must be > 0, got {samples_per_shard}")
+    if n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    return [range(s, min(s + samples_per_shard, n_samples)) for s in range(0, n_samples, samples_per_shard)]

@@ -1,0 +1,70 @@
+"""Caption filters (``Filter`` objects: ``.name`` and ``__call__(record) -> Verdict``) and batch
+language annotation for pair records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from pmd.records import PairRecord
+from pmd.verdict import KEEP, Verdict
+
+if TYPE_CHECKING:
+    from pmd.text.langid import LanguageIdentifier
+
+
+@dataclass(frozen=True)
+class CaptionLengthFilter:
+    """Keep captions with ``min_words <= words <= max_words`` (``max_words`` None: no upper bound)."""
+
+    min_words: int = 1
+    max_words: int | None = None
+    name: str = "caption_length"
+
+    def __call__(self, record: PairRecord) -> Verdict:
+        n = len(record.text.split())
+        if n < self.min_words:
+            return Verdict.drop("too_few_words")
+        if self.max_words is not None and n > self.max_words:
+            return Verdict.drop("too_many_words")
+        return KEEP
+
+
+@dataclass(frozen=True)
+class LanguageFilter:
+    """Keep records whose language label is in ``labels`` with score >= ``min_score``.
+
+    Needs ``lang`` set (``annotate_language``); a record without it is dropped as
+    ``no_language`` rather than guessed.
+    """
+
+    labels: tuple[str, ...] = ("en",)
+    min_score: float = 0.0
+    name: str = "language"
+
+    def __call__(self, record: PairRecord) -> Verdict:
+        if record.lang is None:
+            return Verdict.drop("no_language")
+        if record.lang not in self.labels:
+            return Verdict.drop("not_english" if self.labels == ("en",) else "wrong_language")
+        if (record.lang_score or 0.0) < self.min_score:
+            return Verdict.drop("low_language_score")
+        return KEEP
+
+
+def annotate_language(records: Sequence[PairRecord], identifier: "LanguageIdentifier | None" = None,
+                      overwrite: bool = False) -> None:
+    """Set ``lang``/``lang_score`` of every record in one batched prediction.
+
+    Records that already carry a label (YFCC sets it while choosing its caption) keep it unless
+    ``overwrite``.
+    """
+    todo = [r for r in records if overwrite or r.lang is None]
+    if not todo:
+        return
+    if identifier is None:
+        from pmd.text.langid import get_identifier
+
+        identifier = get_identifier()
+    for r, (label, score) in zip(todo, identifier.predict([r.text for r in todo])):
+        r.lang, r.lang_score = label, score

@@ -1,0 +1,7 @@
+"""Reference FLAVA trainer (arXiv 2112.04482) in plain PyTorch, used to validate PMD builds end to end.
+
+Modules: ``config`` (typed configs), ``attention``/``model`` (encoders and heads), ``masking``
+(BEiT block masks, MLM 80/10/10), ``codebook`` (visual-code targets), ``losses`` (GC with
+all-gather, MMM, ITM, MIM, MLM), ``data`` (shards → batches), ``trainer`` (the loop),
+``checkpoint``, ``distributed`` and ``validate`` (held-out report with a shuffled control).
+"""

@@ -1,0 +1,175 @@
+"""img2dataset on a local Spark session against the loopback ImageServer, and the normaliser."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import urllib.error
+import urllib.request
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from pmd import schemas
+from pmd.download.engine import (IMAGES_SCHEMA, DownloadConfig, _GuardedRedirectHandler, _normalise,
+                                 _UserAgentHandler, download_urls, status_counts)
+from pmd.download.guard import UrlPolicy
+from pmd.errors import UserError
+from pmd.ids import stable_id
+
+os.environ.setdefault("PYSPARK_PYTHON", os.path.join(os.path.dirname(os.sys.executable), "python"))
+
+
+def _jpg(w, h, color):
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), color).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from pmd.sample.server import ImageServer
+
+    root = tmp_path_factory.mktemp("www")
+    for i in range(16):
+        (root / f"img{i:02d}.jpg").write_bytes(_jpg(400 + i, 300, (i * 15, 80, 200 - i * 10)))
+    (root / "small.jpg").write_bytes(_jpg(200, 150, (10, 20, 30)))
+    (root / "tall.jpg").write_bytes(_jpg(300, 600, (200, 20, 30)))
+    (root / "notes.jpg").write_bytes(b"plain text, not an image")
+    with ImageServer(root) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pmd.spark_adapter import spark_session
+
+    return spark_session("local[2]")
+
+
+def _requests(base):
+    urls = [f"{base}/img{i:02d}.jpg" for i in range(16)] + [
+        f"{base}/small.jpg", f"{base}/tall.jpg",
+        f"{base}/img00.jpg", f"{base}/img00.jpg",          # duplicates of the first URL
+        f"{base}/missing.jpg", f"{base}/fault/404/img01.jpg", f"{base}/fault/500/img02.jpg",
+        f"{base}/notes.jpg", f"{base}/fault/notimage/img03.jpg", f"{base}/fault/truncated/img04.jpg",
+        f"{base}/fault/noai/img05.jpg", f"{base}/fault/slow/img06.jpg",
+        "http://10.0.0.1/a.jpg", "http://169.254.169.254/latest/meta-data/", "ftp://example.com/a.jpg", None,
+    ]
+    keys = [stable_id("img", i) for i in range(len(urls))]
+    return pa.table({"image_key": keys + [keys[0]], "url": urls + [urls[0]]})  # an identical repeat row
+
+
+EXPECTED_ERRORS = {
+    "missing.jpg": "http_404", "fault/404/": "http_404", "fault/500/": "http_500", "notes.jpg": "not_an_image",
+    "fault/notimage/": "not_an_image", "fault/truncated/": "truncated_image", "fault/noai/": "disallowed_by_header",
+    "fault/slow/": "timeout", "10.0.0.1": "url_refused_private", "169.254.169.254": "url_refused_metadata",
+    "ftp://": "bad_url",
+}
+
+
+def test_download_urls_end_to_end(spark, served, tmp_path):
+    cfg = DownloadConfig(allow_loopback=True, samples_per_shard=10, thread_count=4, retries=0, timeout=2)
+    req = _requests(served.base_url)
+    hits0 = served.hits
+    res = download_urls(spark, req, tmp_path / "dl", cfg)
+
+    status = pq.read_table(res.status_path)
+    schemas.validate(status, "download_status")
+    rows = status.to_pylist()
+    keys = sorted(set(req.column("image_key").to_pylist()))
+    assert [r["image_key"] for r in rows] == keys  # exactly one row per requested key
+    by_url = {}
+    for r in rows:
+        by_url.setdefault(r["url"], []).append(r)
+    for needle, error in EXPECTED_ERRORS.items():
+        hits = [r for u, rs in by_url.items() if u and needle in u for r in rs]
+        assert hits and all(r["status"] == "failed" and r["error"] == error for r in hits), (needle, hits)
+    none_row = [r for r in rows if r["url"] is None]
+    assert [r["error"] for r in none_row] == ["bad_url"]
+
+    ok = [r for r in rows if r["status"] == "success"]
+    assert len(ok) == 16 + 2 + 2  # 16 images, small, tall, 2 more keys of the duplicated URL
+    dup = by_url[f"{served.base_url}/img00.jpg"]
+    assert len(dup) == 3 and len({r["sha256"] for r in dup}) == 1
+    img03 = by_url[f"{served.base_url}/img03.jpg"][0]
+    assert (img03["width"], img03["height"], img03["original_width"], img03["original_height"]) == (344, 256, 403, 300)
+    small = by_url[f"{served.base_url}/small.jpg"][0]
+    assert (small["width"], small["height"]) == (200, 150)  # never upscaled
+    tall = by_url[f"{served.base_url}/tall.jpg"][0]
+    assert (tall["width"], tall["height"]) == (256, 512)
+    assert all(r["attempts"] == 1 for r in rows if r["error"] not in ("url_refused_private", "url_refused_metadata",
+                                                                          "bad_url"))
+    assert res.n_requested == len(keys) and res.n_success == 20 and res.n_failed == len(keys) - 20
+    assert res.errors == {k: v for k, v in status_counts(status).items() if k != "success"}
+
+    images = pq.read_table(res.images_path)
+    assert images.schema.equals(IMAGES_SCHEMA)
+    assert sorted(images.column("image_key").to_pylist()) == sorted(r["image_key"] for r in ok)
+    import hashlib
+    for rec in images.to_pylist():
+        assert hashlib.sha256(rec["jpg"]).hexdigest() == rec["sha256"]
+        assert Image.open(io.BytesIO(rec["jpg"])).size == (rec["width"], rec["height"])
+    # the duplicated URL was fetched once: 16 + small + tall + 8 faulty/missing loopback URLs
+    assert served.hits - hits0 == 26
+    assert not (tmp_path / "dl" / "_img2dataset").exists()  # raw output removed after success
+    assert json.loads((tmp_path / "dl" / "_SUCCESS").read_text())["n_success"] == 20
+
+    # a rerun finds the finished result and fetches nothing
+    hits1 = served.hits
+    again = download_urls(spark, req, tmp_path / "dl", cfg)
+    assert again.resumed and again.n_success == 20 and served.hits == hits1
+
+
+def test_all_refused_needs_no_download(spark, tmp_path):
+    req = pa.table({"image_key": ["00aa", "00bb"], "url": ["http://127.0.0.1:1/x.jpg", "http://192.168.0.1/y.jpg"]})
+    res = download_urls(spark, req, tmp_path / "dl", DownloadConfig())
+    assert res.errors == {"url_refused_loopback": 1, "url_refused_private": 1}
+    assert pq.read_table(res.images_path).num_rows == 0
+
+
+def test_conflicting_request_is_a_user_error(tmp_path):
+    req = pa.table({"image_key": ["00aa", "00aa"], "url": ["http://a.invalid/1", "http://a.invalid/2"]})
+    with pytest.raises(UserError, match="two URLs"):
+        download_urls(None, req, tmp_path, DownloadConfig())
+    with pytest.raises(UserError, match="columns"):
+        download_urls(None, pa.table({"key": ["00aa"]}), tmp_path, DownloadConfig())
+
+
+def test_unfinished_raw_shards_become_missing(tmp_path):
+    raw = tmp_path / "_img2dataset"
+    raw.mkdir()
+    jpg = _jpg(300, 256, (1, 2, 3))
+    cols = {"image_key": ["0", "1"], "url": ["http://h/a.jpg", "http://h/b.jpg"], "key": ["0", "1"],
+            "status": ["success", "failed_to_download"], "error_message": [None, "HTTP Error 410: Gone"],
+            "width": [300, None], "height": [256, None], "original_width": [300, None],
+            "original_height": [256, None], "jpg": [jpg, None]}
+    pq.write_table(pa.table(cols), raw / "00000.parquet")
+    (raw / "00000_stats.json").write_text("{}")
+    pq.write_table(pa.table({**cols, "url": ["http://h/c.jpg", "http://h/d.jpg"]}), raw / "00001.parquet")  # no stats
+    url_keys = {"http://h/a.jpg": ["0a", "0b"], "http://h/b.jpg": ["0c"], "http://h/c.jpg": ["0d"]}
+    results = _normalise(raw, url_keys, tmp_path / "images.parquet", 1)
+    assert set(results) == {"http://h/a.jpg", "http://h/b.jpg"}  # c.jpg's shard never finished
+    assert results["http://h/b.jpg"]["error"] == "http_410"
+    images = pq.read_table(tmp_path / "images.parquet").to_pylist()
+    assert [r["image_key"] for r in images] == ["0a", "0b"] and images[0]["jpg"] == jpg
+
+
+def test_redirects_are_guarded_and_user_agent_is_honest():
+    handler = _GuardedRedirectHandler(UrlPolicy(allow_loopback=True))
+    req = urllib.request.Request("http://127.0.0.1:9/a.jpg")
+    with pytest.raises(urllib.error.URLError, match="url_refused_metadata"):
+        handler.redirect_request(req, None, 302, "Found", {}, "http://169.254.169.254/latest/")
+    assert handler.redirect_request(req, None, 302, "Found", {}, "http://127.0.0.1:9/b.jpg").full_url.endswith("b.jpg")
+    strict = _GuardedRedirectHandler(UrlPolicy())
+    with pytest.raises(urllib.error.URLError, match="url_refused_private"):
+        strict.redirect_request(req, None, 301, "Moved", {}, "http://10.1.1.1/")
+
+    cfg = DownloadConfig()
+    ua = _UserAgentHandler(cfg.user_agent)
+    out = ua.http_request(urllib.request.Request("http://x.invalid/", headers={"User-Agent": "Firefox/72"}))
+    assert out.get_header("User-agent") == "Mozilla/5.0 (compatible; pmd (+https://github.com/pmd-data/pmd); img2dataset)"
+    assert cfg.robots_token == "pmd"

@@ -1,0 +1,116 @@
+"""The interleaved build of the embedded sample (Spark local, loopback image server), end to end."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from pmd.counters import CounterBook
+
+pytestmark = [pytest.mark.spark]
+
+
+@pytest.fixture(scope="module")
+def build(interleaved_sample_build):
+    out = interleaved_sample_build
+    manifest = json.loads((out / "manifest.json").read_text())
+    expected = json.loads((out / "sample" / "sample.json").read_text())["expected"]["warc"]
+    return out, manifest, expected
+
+
+def _samples(out, manifest):
+    docs = {}
+    for shard in manifest["shards"]:
+        with tarfile.open(out / shard["path"]) as tar:
+            members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+        for name, data in members.items():
+            if name.endswith(".json"):
+                key = name[:-5]
+                docs[key] = (json.loads(data), {n[len(key) + 1:]: b for n, b in members.items()
+                                                if n.startswith(key + ".") and n != name})
+    return docs
+
+
+def test_manifest_shards_and_members(build):
+    out, manifest, _ = build
+    assert manifest["kind"] == "interleaved-docs"
+    assert [s["path"] for s in manifest["shards"]][0] == "shards/docs-000000.tar"
+    docs = _samples(out, manifest)
+    assert len(docs) == manifest["total_samples"] > 10
+    for key, (doc, members) in docs.items():
+        assert doc["id"] == key and set(doc) == {"id", "url", "texts", "images", "metadata", "general_metadata"}
+        assert len(doc["texts"]) == len(doc["images"]) == len(doc["metadata"])
+        assert all((t is None) != (i is None) for t, i in zip(doc["texts"], doc["images"]))
+        names = [i for i in doc["images"] if i is not None]
+        assert names == [f"{k:03d}.jpg" for k in range(len(names))] and sorted(members) == names
+        for name in names:
+            with Image.open(io.BytesIO(members[name])) as im:
+                assert im.format == "JPEG"
+        assert 1 <= len(names) <= 30 and any(doc["texts"])
+        assert "base64" not in json.dumps(doc)
+        gm = doc["general_metadata"]
+        assert gm["warc_filename"].startswith("warc/") and gm["warc_record_id"].startswith("urn:uuid:")
+
+
+def test_parquet_sidecar_matches_tar(build):
+    out, manifest, _ = build
+    docs = _samples(out, manifest)
+    t = pq.read_table(out / manifest["shards"][0]["parquet"])
+    assert {"id", "url", "texts", "images", "metadata", "general_metadata", "image_members"} <= set(t.column_names)
+    for row in t.to_pylist():
+        doc, _ = docs[row["id"]]
+        assert row["texts"] == doc["texts"] and row["image_members"] == doc["images"]
+        assert [u is None for u in row["images"]] == [m is None for m in doc["images"]]
+        assert all(u.startswith("http://127.0.0.1:") for u in row["images"] if u)
+
+
+def test_counters_reconcile_and_chain(build):
+    out, manifest, expected = build
+    book = CounterBook.from_list(json.loads((out / "stats" / "counters.json").read_text()))
+    book.check_reconciled()
+    for up, down in zip(["read", "extract", "filter", "dedup", "download"], ["extract", "filter", "dedup", "download", "shard"]):
+        book.check_chain(up, down)
+    read = book.get("read")
+    assert read.failed == {"warc_truncated": 1}  # the damaged WARC's cut member, counted, not fatal
+    assert read.kept == expected["html_responses"] + len(expected["damaged"]["complete_page_urls"])
+    assert book.get("dedup").dropped["dup_url"] >= 1  # the recrawled page
+    assert book.get("shard").kept == manifest["total_samples"]
+    assert book.get("filter").dropped["doc_language"] >= 4
+
+
+def test_planted_facts(build):
+    out, manifest, expected = build
+    docs = [d for d, _ in _samples(out, manifest).values()]
+    urls = [d["url"] for d in docs]
+    assert len(urls) == len(set(urls))
+    pages = {p["url"]: p for p in expected["pages"]}
+    promo = set(expected["repeated_paragraphs"].values())
+    for d in docs:
+        p = pages[d["url"]]
+        assert p["lang"] == "en"
+        text = "\n\n".join(t for t in d["texts"] if t)
+        assert not any(x in text for x in promo)
+        got = [m for m in d["metadata"] if m is not None and "image_key" in m]
+        assert got, d["url"]
+        for m in got:
+            assert m["original_width"] >= 150 and m["original_height"] >= 150
+            assert max(m["original_width"], m["original_height"]) / min(m["original_width"], m["original_height"]) <= 2
+    row_urls = [u for r in pq.read_table(out / manifest["shards"][0]["parquet"]).to_pylist() for u in r["images"] if u]
+    boiler = {u for p in expected["pages"] for u in p["boilerplate_images"]}
+    filtered = {i["url"] for p in expected["pages"] for i in p["images"] if i["filter"] in ("too_small", "aspect_ratio")}
+    assert row_urls and not (set(row_urls) & (boiler | filtered))
+
+
+def test_stats_files(build):
+    out, manifest, _ = build
+    d = pq.read_table(out / "stats" / "documents.parquet")
+    assert {"id", "url", "domain", "n_texts", "n_images", "n_words", "n_tokens", "lang_score"} <= set(d.column_names)
+    assert d.num_rows == manifest["total_samples"] and min(d.column("n_images").to_pylist()) >= 1
+    r = pq.read_table(out / "stats" / "rejects.parquet").to_pylist()
+    reasons = {(x["stage"], x["reason"]) for x in r}
+    assert ("read", "warc_truncated") in reasons and ("filter", "doc_language") in reasons

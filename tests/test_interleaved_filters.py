@@ -1,0 +1,96 @@
+"""Filters: metric values, profiles, strict overrides, counting by reason, re-applying stored metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from pmd.config import ConfigError
+from pmd.counters import CounterBook
+from pmd.interleaved.config import resolve_filters
+from pmd.interleaved.filters import (char_ngrams, char_repetition_ratio, filter_documents, image_reason,
+                                     refilter_document, repetition_ratio, text_metrics)
+from pmd.records import InterleavedDocument
+
+GOOD = ("The children walked to the old library after school, and they spent the whole afternoon reading "
+        "about the history of their town, which was founded by farmers more than two hundred years ago.")
+GOOD2 = ("When the rain stopped, the streets were full of people again, and the market opened its stalls "
+         "for the evening so that everyone could buy fresh bread and vegetables before going home.")
+
+
+def test_text_metrics_values():
+    m = text_metrics("the cat and the dog, 123!")
+    assert m["words"] == 6
+    assert m["stopword_ratio"] == pytest.approx(3 / 6, abs=1e-4)  # the, and, the
+    assert m["punct_ratio"] == pytest.approx(2 / 6, abs=1e-4)  # "," and "!"
+    assert m["special_ratio"] == pytest.approx(10 / 25, abs=1e-4)  # 5 spaces + 3 digits + "," + "!" of 25 chars
+    assert text_metrics(GOOD)["char_rep"] == 0.0 and text_metrics(GOOD)["word_rep"] == 0.0
+    assert text_metrics("buy now " * 30)["word_rep"] == 1.0
+    assert text_metrics("porn " * 3 + GOOD)["flagged_ratio"] > 0.05
+
+
+def test_numpy_char_repetition_equals_reference():
+    for text in ["abc " * 200, GOOD * 3, GOOD + GOOD2, "x" * 500, "short"]:
+        assert char_repetition_ratio(text) == pytest.approx(repetition_ratio(char_ngrams(text, 10)))
+
+
+def test_profiles_and_strict_overrides():
+    ob, m3 = resolve_filters("obelics"), resolve_filters("m3w")
+    assert (ob.image_min_side, ob.image_max_aspect, ob.max_images, ob.drop_single_colour) == (150, 2.0, 30, False)
+    assert (m3.image_min_side, m3.image_max_aspect, m3.max_images, m3.drop_single_colour) == (64, 3.0, None, True)
+    assert resolve_filters("obelics", {"image_min_side": 100}).image_min_side == 100
+    with pytest.raises(ConfigError, match="image_min_sid"):
+        resolve_filters("obelics", {"image_min_sid": 100})
+    with pytest.raises(ConfigError):
+        resolve_filters("laion")
+
+
+def test_image_reasons():
+    ob, m3 = resolve_filters("obelics"), resolve_filters("m3w")
+    assert image_reason("https://x.org/site-logo.png", None, ob) == "image_url_banned"
+    assert image_reason("https://x.org/a.gif", None, ob) == "image_format"
+    assert image_reason("https://x.org/a.jpg", {"rendered_width": "100", "rendered_height": "300"}, ob) == "image_too_small"
+    assert image_reason("https://x.org/a.jpg", None, ob, width=900, height=300) == "image_aspect_ratio"
+    assert image_reason("https://x.org/a.jpg", None, m3, width=900, height=300) is None
+    assert image_reason("https://x.org/a.jpg", None, m3, width=60, height=300) == "image_too_small"
+    assert image_reason("https://x.org/a.jpg", None, m3, width=200, height=200, single_colour=True) == "image_single_colour"
+    assert image_reason("https://x.org/photo", {"rendered_width": "50%"}, ob) is None  # unknown: decided after download
+
+
+def _doc(url: str, texts_images: list) -> InterleavedDocument:
+    texts = [x if not x.startswith("http") else None for x in texts_images]
+    images = [x if x.startswith("http") else None for x in texts_images]
+    return InterleavedDocument(url, texts, images, [None if t else {"src": i} for t, i in zip(texts, images)])
+
+
+def test_filter_documents_counts_every_removal_and_stores_metrics():
+    docs = [
+        _doc("https://a.org/1", [GOOD + "\n\nShort line", "https://a.org/p.jpg", GOOD2, "https://a.org/logo.jpg"]),
+        _doc("https://a.org/2", [GOOD]),  # no image
+        _doc("https://a.org/3", ["Der Hund läuft schnell über die Wiese und der Mann schaut ihm dabei lange zu, "
+                                 "weil er sich über das schöne Wetter freut und nichts anderes zu tun hat.",
+                                 "https://a.org/q.jpg"]),
+    ]
+    book = CounterBook()
+    cfg = resolve_filters("obelics", {"para_min_stopword_ratio": None, "doc_min_stopword_ratio": None})
+    out = list(filter_documents(docs, cfg, book.get("filter"), book.get("filter_nodes")))
+    kept = [d for d in out if isinstance(d, InterleavedDocument)]
+    assert [d.url for d in kept] == ["https://a.org/1"]
+    assert {d.reason for d in out if not isinstance(d, InterleavedDocument)} == {"doc_too_few_images", "doc_language"}
+    nodes = book.get("filter_nodes")
+    assert nodes.dropped == {"para_too_few_words": 1, "image_url_banned": 1}
+    book.check_reconciled()
+    d = kept[0]
+    assert d.texts == [GOOD, None, GOOD2] and d.images == [None, "https://a.org/p.jpg", None]
+    assert d.metadata[0]["paragraphs"][0]["words"] == len(GOOD.split())
+    m = d.general_metadata["metrics"]
+    assert m["lang"] == "en" and m["lang_score"] >= 0.8 and m["images"] == 1
+
+    # stricter thresholds re-applied from the stored metrics alone
+    stricter = resolve_filters("obelics", {"doc_min_words": 1000})
+    again, reasons = refilter_document(d, stricter)
+    assert again is None and reasons == {"doc_too_few_words": 1}
+    same, reasons = refilter_document(d, resolve_filters("obelics"))
+    assert same is not None and same.texts == d.texts and not reasons
+    fewer, reasons = refilter_document(d, resolve_filters("obelics", {"para_max_words": 32}))  # GOOD: 33 words
+    assert fewer.texts == [None, GOOD2] and fewer.images == ["https://a.org/p.jpg", None]
+    assert reasons == {"para_too_many_words": 1}

@@ -1,0 +1,113 @@
+"""pmd.text.normalize: small pure normalisers (unit tests + hypothesis properties)."""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import unquote_plus
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pmd.text.normalize import (ascii_only, clean_caption, clean_yfcc_text, collapse_whitespace, nfc,
+                                replace_newlines, strip_html, unescape_html, url_decode, word_count)
+
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
+markup = st.text(alphabet=st.sampled_from(list("ab <>/&;#x%2C+\n\t\u00e9\u0301")), max_size=60)
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("Sunset+at+the+pier", "Sunset at the pier"),
+    ("View%2C+taken+from+the+beach.", "View, taken from the beach."),
+    ("caf%C3%A9", "caf\u00e9"),
+    ("100%", "100%"),             # a lone '%' stays
+    ("%zz+ok", "%zz ok"),
+    ("%C3+x", "\ufffd x"),         # a broken UTF-8 byte is replaced, never fatal
+    ("back\\slash%5C", "back\\slash\\"),
+    ("plain", "plain"),
+])
+def test_url_decode_examples(raw, expected):
+    assert url_decode(raw) == expected
+
+
+def test_strip_html_keeps_words_apart_and_removes_nested_tags():
+    assert strip_html('recipe <a href="http://x.com">here</a><br>next') == "recipe  here  next"
+    assert "<" not in strip_html("<<a>b>text")
+    assert strip_html("no tags") == "no tags"
+
+
+def test_unescape_and_collapse():
+    assert unescape_html("Tom &amp; Jerry &#39;s &quot;x&quot;") == "Tom & Jerry 's \"x\""
+    assert collapse_whitespace("  a \n\t b\u00a0 c  ") == "a b c"
+    assert replace_newlines("a\nb\r\nc") == "a b  c"
+
+
+def test_nfc_and_ascii_only():
+    assert nfc("e\u0301") == "\u00e9"
+    assert ascii_only("Isère – café") == "Isre  caf"
+    assert ascii_only("plain") == "plain"
+
+
+def test_clean_yfcc_text_full_chain_on_a_real_row():
+    # description of line 3 of the real yfcc100m_dataset excerpt (a link plus a %0A newline)
+    raw = ("recipe+here%3A+%3Ca+href%3D%22http%3A%2F%2Fallrecipes.com%2FRecipe%22%3Eallrecipes.com%2FRecipe"
+           "%3C%2Fa%3E%0Ai+added+1%2F2+teaspoon")
+    assert clean_yfcc_text(raw) == "recipe here: allrecipes.com/Recipe i added 1/2 teaspoon"
+    assert clean_yfcc_text("%3Cb%3EBold%3C%2Fb%3E+%26amp%3B+more") == "Bold & more"
+    assert clean_yfcc_text("") == ""
+
+
+def test_word_count():
+    assert word_count(" two  words ") == 2
+    assert word_count("") == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127, blacklist_categories=("Cs",)), max_size=60))
+def test_fast_url_decode_equals_unquote_plus_on_ascii(text):
+    assert url_decode(text) == unquote_plus(text, errors="replace")
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts)
+def test_collapse_whitespace_idempotent_no_double_spaces(text):
+    out = collapse_whitespace(text)
+    assert collapse_whitespace(out) == out
+    assert "  " not in out
+    assert out == out.strip()
+    assert not any(c in out for c in "\n\t\r")
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts)
+def test_clean_caption_idempotent_and_nfc(text):
+    out = clean_caption(text)
+    assert clean_caption(out) == out
+    assert unicodedata.is_normalized("NFC", out)
+    assert "  " not in out
+
+
+@settings(max_examples=100, deadline=None)
+@given(markup)
+def test_strip_html_idempotent_and_tag_free(text):
+    out = strip_html(text)
+    assert strip_html(out) == out
+    import re
+    assert re.search(r"<[^<]+?>", out) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts)
+def test_ascii_only_and_nfc_idempotent(text):
+    a = ascii_only(text)
+    assert a.isascii() and ascii_only(a) == a
+    assert nfc(nfc(text)) == nfc(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(markup)
+def test_clean_yfcc_text_output_is_clean(text):
+    out = clean_yfcc_text(text)
+    assert "  " not in out and out == out.strip()
+    assert "\n" not in out
+    assert collapse_whitespace(out) == out

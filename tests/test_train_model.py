@@ -1,0 +1,213 @@
+"""Unit tests of the FLAVA trainer on synthetic tensors: shapes, masks, losses, resume."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pmd.training.codebook import build_codebook
+from pmd.training.config import ModelConfig, load_train_config
+from pmd.training.data import Collator, InMemoryPairs, batch_kinds, train_tokenizer
+from pmd.training.losses import choose_negatives, contrastive_loss
+from pmd.training.masking import BlockMasker, mask_tokens
+from pmd.training.model import FlavaModel
+from pmd.training.trainer import Trainer, warmup_cosine
+
+torch.set_num_threads(2)
+
+CAPTIONS = [f"a {c} {s} left of a {c2} {s2}" for c in ("red", "blue", "green", "pink") for s in ("circle", "square")
+            for c2 in ("yellow", "purple") for s2 in ("star", "hexagon")]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_train_config("tiny", {"loss.itm_negative_fraction": 0.25})
+
+
+@pytest.fixture(scope="module")
+def tok(cfg):
+    return train_tokenizer(CAPTIONS, cfg.model.vocab_size, cfg.model.max_text_len)
+
+
+@pytest.fixture(scope="module")
+def pairs(cfg, tok):
+    rng = np.random.default_rng(0)
+    n = 128
+    col = Collator(cfg.model, cfg.masking, tok)
+    captions = [CAPTIONS[i % len(CAPTIONS)] for i in range(n)]
+    images = np.zeros((n, 3, 64, 64), dtype=np.uint8)
+    for i in range(n):  # a coloured block whose colour/position follow the caption index: learnable
+        j = i % len(CAPTIONS)
+        images[i, j % 3, (j // 4) % 4 * 16:(j // 4) % 4 * 16 + 16, j % 4 * 16:j % 4 * 16 + 16] = 255
+        images[i] = np.clip(images[i] + rng.integers(0, 30, images[i].shape), 0, 255)
+    ids, attn = col.tokenize(captions)
+    return InMemoryPairs(images, ids, attn, [str(i) for i in range(n)], captions), col
+
+
+def test_base_config_shapes_match_flava_base():
+    cfg = load_train_config("base")
+    m = cfg.model
+    assert (m.image_size // m.patch_size) ** 2 + 1 == 197
+    assert (m.image.width, m.image.layers, m.text.layers, m.multimodal.layers, m.multimodal.width) == (768, 12, 12, 6, 768)
+    assert m.vocab_size == 30522 and cfg.codebook.codes == 8192 and cfg.masking.mim_patches == 75
+    assert abs(m.logit_scale_init - math.log(1 / 0.07)) < 1e-3
+
+
+def test_encoder_output_shapes(cfg):
+    model = FlavaModel(cfg.model, cfg.codebook.codes).eval()
+    img = torch.randint(0, 255, (3, 3, 64, 64), dtype=torch.uint8)
+    pre, post = model.image(img)
+    assert pre.shape == post.shape == (3, 17, 128)
+    ids = torch.randint(5, 100, (3, 24))
+    attn = torch.ones(3, 24, dtype=torch.bool)
+    t = model.text(ids, attn)[1]
+    assert t.shape == (3, 24, 128)
+    mm = model.multimodal(pre, t, attn)
+    assert mm.shape == (3, 1 + 17 + 24, 128)
+    assert model.embed_image(img).norm(dim=-1).allclose(torch.ones(3))
+
+
+def test_multimodal_encoder_ignores_padded_text(cfg):
+    torch.manual_seed(0)
+    model = FlavaModel(cfg.model, cfg.codebook.codes).eval()
+    img_h = model.image(torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8))[0]
+    txt_a = torch.randn(2, 24, 128)
+    txt_b = txt_a.clone()
+    txt_b[:, 10:] = torch.randn(2, 14, 128) * 5  # garbage in the padded positions
+    attn = torch.zeros(2, 24, dtype=torch.bool)
+    attn[:, :10] = True
+    with torch.no_grad():
+        a = model.multimodal(img_h, txt_a, attn)[:, :1 + 17 + 10]
+        b = model.multimodal(img_h, txt_b, attn)[:, :1 + 17 + 10]
+        c = model.multimodal(img_h, txt_b, torch.ones_like(attn))[:, :1 + 17 + 10]
+    assert torch.allclose(a, b, atol=1e-5)
+    assert not torch.allclose(a, c, atol=1e-3)
+
+
+def test_beit_block_masking_statistics():
+    masker = BlockMasker(grid=14, num_masked=75, min_block=16, aspect=(0.3, 1 / 0.3))
+    rng = np.random.default_rng(0)
+    counts, first_blocks = [], []
+    for _ in range(300):
+        m = masker(rng)
+        counts.append(int(m.sum()))
+        idx, valid = masker.indices(m)
+        assert valid.sum() == m.sum() and set(idx[valid]) == set(np.flatnonzero(m))
+    counts = np.array(counts)
+    assert counts.max() <= 75
+    assert 72.0 <= counts.mean() <= 75.0  # BEiT/FLAVA measured mean 74.5
+    # blocks: the first rectangle alone has area >= 16 (later ones may be clipped by overlaps)
+    for _ in range(100):
+        one = np.zeros((14, 14), dtype=bool)
+        added = masker._add_block(one, 75, rng)
+        if added:
+            first_blocks.append(added)
+    assert min(first_blocks) >= 15 and len(first_blocks) >= 95  # round(sqrt) can shave one patch off 16
+
+
+def test_mlm_masking_80_10_10(tok, cfg):
+    col = Collator(cfg.model, cfg.masking, tok)
+    ids, attn = col.tokenize(CAPTIONS * 40)
+    rng = np.random.default_rng(0)
+    selected = replaced_mask = replaced_random = kept = eligible = 0
+    for i, a in zip(ids, attn):
+        out, pos, labels = mask_tokens(i, a, col.special, col.mask_id, cfg.model.vocab_size, rng, slots=col.slots)
+        sel = pos[labels >= 0]
+        assert not col.special[i[sel]].any()            # never [CLS]/[SEP]/[PAD]
+        assert (labels[labels >= 0] == i[sel]).all()     # labels are the original tokens
+        untouched = np.setdiff1d(np.arange(len(i)), sel)
+        assert (out[untouched] == i[untouched]).all()
+        eligible += int((a & ~col.special[i]).sum())
+        selected += len(sel)
+        replaced_mask += int((out[sel] == col.mask_id).sum())
+        kept += int((out[sel] == i[sel]).sum())
+        replaced_random += int(((out[sel] != col.mask_id) & (out[sel] != i[sel])).sum())
+    assert abs(selected / eligible - 0.15) < 0.02
+    assert abs(replaced_mask / selected - 0.8) < 0.04
+    assert abs(kept / selected - 0.1) < 0.04  # includes the rare random token equal to the original
+    assert abs(replaced_random / selected - 0.1) < 0.04
+
+
+def test_itm_negatives_never_pair_identical_captions():
+    ids = torch.tensor([[1, 5], [1, 5], [1, 6], [1, 7], [1, 5], [1, 8]])
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        partner, neg = choose_negatives(ids, 1.0, None, g)
+        assert neg.all()
+        assert not (ids[partner] == ids).all(1).any()
+    sims = torch.full((6, 6), -50.0)
+    sims[0, 3] = 50.0  # hard negatives follow the similarities
+    partner, _ = choose_negatives(ids, 1.0, sims, g)
+    assert int(partner[0]) == 3
+
+
+def test_contrastive_loss_at_init_is_ln_batch_and_rows_can_be_dropped():
+    torch.manual_seed(0)
+    img = torch.nn.functional.normalize(torch.randn(64, 32), dim=-1)
+    txt = torch.nn.functional.normalize(torch.randn(64, 32), dim=-1)
+    loss = contrastive_loss(img, txt, torch.tensor(1.0))
+    assert abs(float(loss) - math.log(64)) < 0.1
+    w = torch.ones(64, dtype=torch.bool)
+    w[:32] = False
+    per_half = contrastive_loss(img, txt, torch.tensor(1.0), w)
+    assert float(per_half) != pytest.approx(float(loss))
+
+
+def test_warmup_cosine_schedule():
+    f = warmup_cosine(10, 110, 0.0)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(60) == pytest.approx(0.5) and f(110) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_losses_decrease_on_learnable_synthetic_pairs(cfg, pairs):
+    data, col = pairs
+    trainer = Trainer(cfg, build_codebook(cfg.codebook, cfg.model))
+    it = data.batches(col, 32, batch_kinds({"paired": 1, "image": 1, "text": 1}, "round_robin", 0), seed=0)
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for step in range(45):
+        kind, batch = next(it)
+        out = trainer.train_step(kind, batch)
+        for k in ("gc", "mmm_text", "mlm", "mim"):
+            if k in out:
+                first.setdefault(k, float(out[k]))
+                last[k] = float(out[k])
+    assert abs(first["gc"] - math.log(32)) < 0.3
+    assert last["gc"] < first["gc"] - 0.8
+    assert last["mmm_text"] < first["mmm_text"] - 1.0
+    assert last["mlm"] < first["mlm"] - 1.0
+    assert last["mim"] < first["mim"]
+
+
+def test_checkpoint_resume_gives_identical_next_step(cfg, pairs, tmp_path):
+    data, col = pairs
+
+    def stream(start):
+        return data.batches(col, 32, batch_kinds({"paired": 1, "text": 1}, "round_robin", 0), seed=3, start=start)
+
+    a = Trainer(cfg, build_codebook(cfg.codebook, cfg.model))
+    it = stream(0)
+    for _ in range(3):
+        a.train_step(*next(it))
+    a.save(tmp_path / "last.pt")
+    expected = [float(a.train_step(*next(it))["loss"]) for _ in range(2)]
+
+    torch.manual_seed(12345)  # a different process state: everything must come from the checkpoint
+    b = Trainer(cfg, build_codebook(cfg.codebook, cfg.model))
+    state = b.resume(tmp_path / "last.pt")
+    assert state["data_position"] == 3 and b.step == 3
+    it_b = stream(state["data_position"])
+    got = [float(b.train_step(*next(it_b))["loss"]) for _ in range(2)]
+    assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_bad_config_key_is_a_user_error():
+    from pmd.errors import UserError
+
+    with pytest.raises(UserError, match="widht"):
+        load_train_config("tiny", {"model.image.widht": 3})
+    with pytest.raises(UserError, match="not found"):
+        load_train_config("no-such-config")
