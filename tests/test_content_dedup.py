@@ -100,3 +100,14 @@ def test_near_grouping_matches_brute_force():
 def test_bad_distance():
     with pytest.raises(ValueError):
         canonical_images([], max_distance=40)
+
+
+def test_dhash_batch():
+    import pyarrow as pa
+
+    from pmd.download.content_dedup import DHASH_SCHEMA, dhash_batch
+
+    jpg = _jpg(_gradient())
+    out = dhash_batch(pa.RecordBatch.from_pydict({"image_key": ["a", "b", "c"], "jpg": [jpg, None, b"junk"]}))
+    assert out.schema.equals(DHASH_SCHEMA)
+    assert out.to_pydict() == {"image_key": ["a", "b", "c"], "phash": [dhash64(jpg), None, None]}

@@ -44,14 +44,44 @@ def served(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def redirector(served):
+    """Answers /to-metadata with a redirect to the metadata endpoint, /to-image with one to the image
+    server; records the User-Agent of every request."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    agents = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            agents.append(self.headers.get("User-Agent"))
+            target = ("http://169.254.169.254/latest/meta-data/" if self.path == "/to-metadata"
+                      else f"{served.base_url}/img07.jpg")
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", agents
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
 def spark():
     from pmd.spark_adapter import spark_session
 
     return spark_session("local[2]")
 
 
-def _requests(base):
-    urls = [f"{base}/img{i:02d}.jpg" for i in range(16)] + [
+def _requests(base, redirect_base):
+    urls = [f"{redirect_base}/to-metadata", f"{redirect_base}/to-image"] + [f"{base}/img{i:02d}.jpg" for i in range(16)] + [
         f"{base}/small.jpg", f"{base}/tall.jpg",
         f"{base}/img00.jpg", f"{base}/img00.jpg",          # duplicates of the first URL
         f"{base}/missing.jpg", f"{base}/fault/404/img01.jpg", f"{base}/fault/500/img02.jpg",
@@ -67,13 +97,17 @@ EXPECTED_ERRORS = {
     "missing.jpg": "http_404", "fault/404/": "http_404", "fault/500/": "http_500", "notes.jpg": "not_an_image",
     "fault/notimage/": "not_an_image", "fault/truncated/": "truncated_image", "fault/noai/": "disallowed_by_header",
     "fault/slow/": "timeout", "10.0.0.1": "url_refused_private", "169.254.169.254": "url_refused_metadata",
-    "ftp://": "bad_url",
+    "ftp://": "bad_url", "/to-metadata": "url_refused_metadata",
 }
 
 
-def test_download_urls_end_to_end(spark, served, tmp_path):
-    cfg = DownloadConfig(allow_loopback=True, samples_per_shard=10, thread_count=4, retries=0, timeout=2)
-    req = _requests(served.base_url)
+@pytest.mark.slow
+@pytest.mark.spark
+def test_download_urls_end_to_end(spark, served, redirector, tmp_path):
+    cfg = DownloadConfig(allow_loopback=True, samples_per_shard=10, thread_count=4, retries=0, timeout=2,
+                         keep_raw=True)
+    redirect_base, agents = redirector
+    req = _requests(served.base_url, redirect_base)
     hits0 = served.hits
     res = download_urls(spark, req, tmp_path / "dl", cfg)
 
@@ -92,7 +126,9 @@ def test_download_urls_end_to_end(spark, served, tmp_path):
     assert [r["error"] for r in none_row] == ["bad_url"]
 
     ok = [r for r in rows if r["status"] == "success"]
-    assert len(ok) == 16 + 2 + 2  # 16 images, small, tall, 2 more keys of the duplicated URL
+    assert len(ok) == 16 + 2 + 2 + 1  # 16 images, small, tall, 2 more keys of the duplicated URL, redirect
+    assert by_url[f"{redirect_base}/to-image"][0]["sha256"] == by_url[f"{served.base_url}/img07.jpg"][0]["sha256"]
+    assert len(agents) == 2 and set(agents) == {DownloadConfig().user_agent}
     dup = by_url[f"{served.base_url}/img00.jpg"]
     assert len(dup) == 3 and len({r["sha256"] for r in dup}) == 1
     img03 = by_url[f"{served.base_url}/img03.jpg"][0]
@@ -103,7 +139,7 @@ def test_download_urls_end_to_end(spark, served, tmp_path):
     assert (tall["width"], tall["height"]) == (256, 512)
     assert all(r["attempts"] == 1 for r in rows if r["error"] not in ("url_refused_private", "url_refused_metadata",
                                                                           "bad_url"))
-    assert res.n_requested == len(keys) and res.n_success == 20 and res.n_failed == len(keys) - 20
+    assert res.n_requested == len(keys) and res.n_success == 21 and res.n_failed == len(keys) - 21
     assert res.errors == {k: v for k, v in status_counts(status).items() if k != "success"}
 
     images = pq.read_table(res.images_path)
@@ -113,20 +149,29 @@ def test_download_urls_end_to_end(spark, served, tmp_path):
     for rec in images.to_pylist():
         assert hashlib.sha256(rec["jpg"]).hexdigest() == rec["sha256"]
         assert Image.open(io.BytesIO(rec["jpg"])).size == (rec["width"], rec["height"])
-    # the duplicated URL was fetched once: 16 + small + tall + 8 faulty/missing loopback URLs
-    assert served.hits - hits0 == 26
-    assert not (tmp_path / "dl" / "_img2dataset").exists()  # raw output removed after success
-    assert json.loads((tmp_path / "dl" / "_SUCCESS").read_text())["n_success"] == 20
+    # the duplicated URL was fetched once: 16 + small + tall + 8 faulty/missing URLs + 1 redirected
+    assert served.hits - hits0 == 27
+    assert json.loads((tmp_path / "dl" / "_SUCCESS").read_text())["n_success"] == 21
 
     # a rerun finds the finished result and fetches nothing
     hits1 = served.hits
     again = download_urls(spark, req, tmp_path / "dl", cfg)
-    assert again.resumed and again.n_success == 20 and served.hits == hits1
+    assert again.resumed and again.n_success == 21 and served.hits == hits1
+
+    # a crash after img2dataset but before _SUCCESS: its finished shards are reused, nothing refetched
+    raw = tmp_path / "dl" / "_img2dataset"
+    assert sorted(p.name for p in raw.glob("*_stats.json")) == ["00000_stats.json", "00001_stats.json",
+                                                                "00002_stats.json"]
+    (tmp_path / "dl" / "_SUCCESS").unlink()
+    (tmp_path / "dl" / "status.parquet").unlink()
+    resumed = download_urls(spark, req, tmp_path / "dl", cfg)
+    assert not resumed.resumed and served.hits == hits1
+    assert pq.read_table(resumed.status_path).equals(status)
 
 
-def test_all_refused_needs_no_download(spark, tmp_path):
+def test_all_refused_needs_no_download(tmp_path):
     req = pa.table({"image_key": ["00aa", "00bb"], "url": ["http://127.0.0.1:1/x.jpg", "http://192.168.0.1/y.jpg"]})
-    res = download_urls(spark, req, tmp_path / "dl", DownloadConfig())
+    res = download_urls(None, req, tmp_path / "dl", DownloadConfig())  # no URL left: Spark is not needed
     assert res.errors == {"url_refused_loopback": 1, "url_refused_private": 1}
     assert pq.read_table(res.images_path).num_rows == 0
 
@@ -151,7 +196,7 @@ def test_unfinished_raw_shards_become_missing(tmp_path):
     (raw / "00000_stats.json").write_text("{}")
     pq.write_table(pa.table({**cols, "url": ["http://h/c.jpg", "http://h/d.jpg"]}), raw / "00001.parquet")  # no stats
     url_keys = {"http://h/a.jpg": ["0a", "0b"], "http://h/b.jpg": ["0c"], "http://h/c.jpg": ["0d"]}
-    results = _normalise(raw, url_keys, tmp_path / "images.parquet", 1)
+    results = _normalise(raw, url_keys, tmp_path / "images.parquet")
     assert set(results) == {"http://h/a.jpg", "http://h/b.jpg"}  # c.jpg's shard never finished
     assert results["http://h/b.jpg"]["error"] == "http_410"
     images = pq.read_table(tmp_path / "images.parquet").to_pylist()
@@ -173,3 +218,17 @@ def test_redirects_are_guarded_and_user_agent_is_honest():
     out = ua.http_request(urllib.request.Request("http://x.invalid/", headers={"User-Agent": "Firefox/72"}))
     assert out.get_header("User-agent") == "Mozilla/5.0 (compatible; pmd (+https://github.com/pmd-data/pmd); img2dataset)"
     assert cfg.robots_token == "pmd"
+
+
+def test_requests_from_a_parquet_directory(tmp_path):
+    req = tmp_path / "req"
+    req.mkdir()
+    pq.write_table(pa.table({"image_key": ["00aa"], "url": ["http://10.0.0.1/a.jpg"], "extra": [1]}),
+                   req / "part-00000.parquet")
+    pq.write_table(pa.table({"image_key": ["00bb"], "url": ["http://x.invalid/b.jpg"], "extra": [2]}),
+                   req / "part-00001.parquet")
+    (req / "_SUCCESS").write_text("")
+    res = download_urls(None, req, tmp_path / "dl", DownloadConfig())
+    rows = pq.read_table(res.status_path).to_pylist()
+    assert [(r["image_key"], r["error"], r["attempts"]) for r in rows] == [
+        ("00aa", "url_refused_private", 0), ("00bb", "unresolvable_host", 0)]

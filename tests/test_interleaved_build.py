@@ -114,3 +114,7 @@ def test_stats_files(build):
     r = pq.read_table(out / "stats" / "rejects.parquet").to_pylist()
     reasons = {(x["stage"], x["reason"]) for x in r}
     assert ("read", "warc_truncated") in reasons and ("filter", "doc_language") in reasons
+    # node level: each removed image/paragraph is a row with its reason
+    banned = [x for x in r if x["stage"] == "filter_nodes" and x["reason"] == "image_url_banned"]
+    assert banned and all(x["image_url"] and x["url"] and x["input_file"].startswith("warc/") for x in banned)
+    assert any(x["stage"] == "dedup_nodes" and x["reason"] == "dup_domain_paragraph" for x in r)

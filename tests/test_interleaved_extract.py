@@ -150,3 +150,12 @@ def test_cli_extract_prints_json(tmp_path, capsys):
     assert main(["interleaved", "extract", str(f), "--url", "https://h.org/a/"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["texts"] == [PARA, None] and out["images"] == [None, "https://h.org/a/x.jpg"]
+
+
+def test_cli_build_rejects_bad_config_before_work(tmp_path):
+    from pmd.cli import main
+
+    assert main(["interleaved", "--out", str(tmp_path / "o"), "--set", "profile=laion"]) == 2
+    assert main(["interleaved", "--out", str(tmp_path / "o"), "--set", "filter_overrides={image_min_sid: 3}"]) == 2
+    assert main(["interleaved", "--out", str(tmp_path / "o"), "--set", "nosuchkey=1"]) == 2
+    assert not (tmp_path / "o" / "sample").exists()

@@ -7,7 +7,7 @@ import pytest
 from pmd.config import ConfigError
 from pmd.counters import CounterBook
 from pmd.interleaved.config import resolve_filters
-from pmd.interleaved.filters import (char_ngrams, char_repetition_ratio, filter_documents, image_reason,
+from pmd.interleaved.filters import (char_ngrams, char_repetition_ratio, char_repetition_ratios, filter_documents, image_reason,
                                      refilter_document, repetition_ratio, text_metrics)
 from pmd.records import InterleavedDocument
 
@@ -29,8 +29,12 @@ def test_text_metrics_values():
 
 
 def test_numpy_char_repetition_equals_reference():
-    for text in ["abc " * 200, GOOD * 3, GOOD + GOOD2, "x" * 500, "short"]:
-        assert char_repetition_ratio(text) == pytest.approx(repetition_ratio(char_ngrams(text, 10)))
+    texts = ["abc " * 200, GOOD * 3, GOOD + GOOD2, "x" * 500, "short", "", GOOD, "la " * 7]
+    ref = [repetition_ratio(char_ngrams(t, 10)) for t in texts]
+    for text, r in zip(texts, ref):
+        assert char_repetition_ratio(text) == pytest.approx(r)
+    assert char_repetition_ratios(texts) == pytest.approx(ref)  # batched: n-grams never cross texts
+    assert ref[0] == pytest.approx(0.5, abs=0.01) and ref[6] == 0.0  # 4 distinct 10-grams: top 2 of 4
 
 
 def test_profiles_and_strict_overrides():

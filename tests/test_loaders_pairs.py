@@ -151,3 +151,12 @@ def test_counts_from_dataloader_workers_reach_the_caller(tmp_path, tokenizer):
         keys = [k for b in loader for k in b["key"]]
     assert sorted(keys) == ["k0good", "k0good", "k5good", "k5good"]
     assert ds.errors.total == 8 and ds.errors.as_dict()["bad_image"] == 2
+
+
+def test_uint8_images_normalised_later_match_the_float_path():
+    from pmd.loaders import normalize_images
+
+    data = jpeg_bytes(90, 70, 5)
+    u8 = ImageTransform(48, normalize=False)(data)
+    assert u8.dtype == torch.uint8 and u8.shape == (3, 48, 48)
+    assert torch.allclose(normalize_images(u8.unsqueeze(0))[0], ImageTransform(48)(data), atol=1e-5)

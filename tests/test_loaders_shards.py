@@ -143,3 +143,33 @@ def test_fsspec_urls_stream_through_our_pipeline_and_webdataset(build, tokenizer
         assert sorted(s["__key__"] for s in native) == got
     finally:
         fs.rm("/pmdtest", recursive=True)
+
+
+@pytest.mark.parametrize("fmt", ["pax", "gnu", "ustar"])
+def test_tar_reader_matches_tarfile(tmp_path, fmt):
+    import io
+    import tarfile
+
+    from pmd.loaders.shards import TarFormatError, iter_tar
+
+    path = tmp_path / f"x-{fmt}.tar"
+    entries = [("d" * 120 + "/k1.jpg", b"x" * 700), ("d" * 120 + "/k1.txt", b"hi"), ("k2.json", b"{}"), ("k2.txt", b"")]
+    with tarfile.open(path, "w", format={"pax": tarfile.PAX_FORMAT, "gnu": tarfile.GNU_FORMAT,
+                                         "ustar": tarfile.USTAR_FORMAT}[fmt]) as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        folder = tarfile.TarInfo("folder")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+    samples = list(iter_tar(str(path)))
+    assert [(s.key, s.members) for s in samples] == [
+        ("d" * 120 + "/k1", {"jpg": b"x" * 700, "txt": b"hi"}),
+        ("k2", {"json": b"{}", "txt": b""}),
+    ]
+    data = bytearray(path.read_bytes())
+    data[150] ^= 0x01  # break the first header's checksum
+    (tmp_path / "bad.tar").write_bytes(bytes(data))
+    with pytest.raises(TarFormatError):
+        list(iter_tar(str(tmp_path / "bad.tar")))

@@ -110,12 +110,19 @@ def test_interleaved_notebook_runs_on_synthetic_build(tmp_path, venv_kernel):
     check_interleaved_notebook(nb, tmp_path / "plots", n_images=2)
 
 
-def test_notebook_without_build_says_how_to_make_it(tmp_path, venv_kernel):
-    from nbclient.exceptions import CellExecutionError
+def test_notebook_without_build_says_how_to_make_it(tmp_path, monkeypatch):
+    """The notebooks' first step (notebook.open_build) explains how to make the missing build, then stops."""
+    from pmd.errors import UserError
+    from pmd.stats import notebook
 
-    with pytest.raises(CellExecutionError) as exc:
-        execute("interleaved_stats.ipynb", venv_kernel, BUILD_DIR=str(tmp_path / "missing"))
-    assert "make demo" in str(exc.value)
+    shown: list = []
+    monkeypatch.setattr(notebook, "_display", shown.append)
+    with pytest.raises(UserError, match="does not exist"):
+        notebook.open_build(tmp_path / "missing", "pmd-pairs")
+    assert "Cannot open" in shown[0].data and "`make demo`" in shown[0].data
+    build = make_interleaved_build(tmp_path / "il")
+    with pytest.raises(UserError, match="this notebook reads pmd-pairs builds"):
+        notebook.open_build(build, "pmd-pairs")
 
 
 # ---------------------------------------------------------------- the real embedded-sample builds (CI)

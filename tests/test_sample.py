@@ -214,7 +214,11 @@ def test_localized_narratives_jsonl_records_and_images(sample_dir, meta):
                     json.loads(line)
                 continue
             rec = json.loads(line)
-            assert list(rec) == ["dataset_id", "image_id", "annotator_id", "caption"]
+            full = ["timed_caption", "traces", "voice_recording"] if "localized_narratives.jsonl" in rel else []
+            assert list(rec) == ["dataset_id", "image_id", "annotator_id", "caption", *full]
+            if full:
+                assert [u["utterance"] for u in rec["timed_caption"]] == rec["caption"].split()
+                assert all(0 <= p["x"] <= 1 and 0 <= p["y"] <= 1 for tr in rec["traces"] for p in tr)
             assert isinstance(rec["image_id"], str) and isinstance(rec["annotator_id"], int)
             assert rec["caption"].count(".") >= 2
             good.append(rec)

@@ -50,9 +50,10 @@ def test_card_counts_match_counters(pmd_card):
     root, _, text = pmd_card
     sec = _section(text, "Counts")
     assert "| download | 14 | 8 | 1 | 5 | noai 1 | http_404 3, not_an_image 1, timeout 1 |" in sec
-    assert "| `sbu_captions` | ingest | 7 | 6 | - | bad_json 1 |" in sec
+    assert ("| `sbu_captions` | 7 | 6 | 4 | 4 | 1 | 1 | 1 | filter: lang_not_en 2 | "
+            "download: http_404 2, download: timeout 1, ingest: bad_json 1 |") in sec
     raw = json.loads((root / "stats" / "counters.json").read_text())
-    assert sum(line.startswith("| `") for line in sec.splitlines()) == len(raw)  # one row per (source, stage)
+    assert sum(line.startswith("| `") for line in sec.splitlines()) == len({r["source"] for r in raw})
     assert "| YFCC100M (filtered) | 30.3M | 12.7 | 0 |" in sec
 
 
@@ -99,3 +100,13 @@ def test_card_errors(tmp_path):
         card.write_dataset_card(tmp_path / "missing")
     with pytest.raises(UserError, match="unknown build kind"):
         card.render_dataset_card(tmp_path, manifest={"kind": "nope"})
+
+
+def test_interleaved_card_resolves_the_filter_profile(tmp_path):
+    root = make_interleaved_build(tmp_path)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["config"] = {"profile": "obelics", "filter_overrides": {"doc_min_words": 7}}
+    text = card.render_dataset_card(root, manifest=manifest)
+    sec = _section(text, "Filters and thresholds")
+    assert "| `filter_overrides.doc_min_words` | `7` |" in sec
+    assert "Filter thresholds of profile `obelics`" in sec and "| `doc_min_words` | `7` |" in sec

@@ -129,3 +129,8 @@ def test_shard_readers(pmd_build, il_build):
     assert [b is not None for b in doc["image_bytes"]] == [False, True, False, True]
     with pytest.raises(UserError, match="not found"):
         load.find_document(il_build, doc_id="ffff")
+
+
+def test_format_summary_accepts_a_path(pmd_build):
+    assert summary.format_summary(pmd_build.root) == summary.format_summary(pmd_build)
+    assert summary.summary_dict(str(pmd_build.root))["total_samples"] == 8

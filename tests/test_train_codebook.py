@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from pmd.training.codebook import (DalleEncoder, KMeansCodebook, RandomProjectio
                                    load_dvae, patch_features)
 from pmd.training.data import decode_image
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("PMD_TEST_THREADS", "2")))  # 2 cores in CI
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +18,7 @@ from pmd.training.masking import BlockMasker, mask_tokens
 from pmd.training.model import FlavaModel
 from pmd.training.trainer import Trainer, warmup_cosine
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("PMD_TEST_THREADS", "2")))  # 2 cores in CI
 
 CAPTIONS = [f"a {c} {s} left of a {c2} {s2}" for c in ("red", "blue", "green", "pink") for s in ("circle", "square")
             for c2 in ("yellow", "purple") for s2 in ("star", "hexagon")]

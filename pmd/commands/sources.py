@@ -107,6 +107,9 @@ def parse_to_parquet(name: str, paths: list[str], out: str | Path, options: dict
     from pmd.verdict import Dropped, Failure
 
     source = get_source(name)
+    options = dict(options or {})
+    if lid_model and "lid_model" in source.defaults:
+        options.setdefault("lid_model", lid_model)  # one model for the parser's rule and the annotation
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = str(out)[: -len(".parquet")] if str(out).endswith(".parquet") else str(out)

@@ -20,6 +20,7 @@ from collections import defaultdict
 from typing import Iterable
 
 import numpy as np
+import pyarrow as pa
 from PIL import Image
 
 _MASK64 = (1 << 64) - 1
@@ -40,6 +41,22 @@ def dhash64(jpg_bytes: bytes) -> int:
     for b in bits:
         value = (value << 1) | int(b)
     return value - (1 << 64) if value >= 1 << 63 else value
+
+
+#: Output of ``dhash_batch``.
+DHASH_SCHEMA = pa.schema([pa.field("image_key", pa.string(), nullable=False), pa.field("phash", pa.int64())])
+
+
+def dhash_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``image_key, jpg`` → ``image_key, phash`` (null for a missing or undecodable image); for mapInArrow."""
+    keys = batch.column("image_key").to_pylist()
+    hashes: list[int | None] = []
+    for jpg in batch.column("jpg").to_pylist():
+        try:
+            hashes.append(dhash64(jpg) if jpg else None)
+        except (OSError, ValueError, SyntaxError):
+            hashes.append(None)
+    return pa.RecordBatch.from_pydict({"image_key": keys, "phash": hashes}, schema=DHASH_SCHEMA)
 
 
 def hamming(a: int, b: int) -> int:

@@ -263,7 +263,9 @@ class _LogWriter(io.TextIOBase):
 # ---------------------------------------------------------------------------------------------
 # Request handling
 
-def _read_requests(requests: pa.Table | str | os.PathLike[str]) -> pa.Table:
+def _read_requests(requests: Any) -> pa.Table:
+    if hasattr(requests, "toArrow") and hasattr(requests, "select"):  # a Spark DataFrame
+        requests = requests.select("image_key", "url").toArrow()
     if not isinstance(requests, pa.Table):
         path = Path(requests)
         if not path.exists():
@@ -289,8 +291,14 @@ def _request_pairs(table: pa.Table) -> dict[str, str | None]:
     return pairs
 
 
+#: Config fields that change only speed or housekeeping, not what is downloaded: not fingerprinted.
+_NOT_FINGERPRINTED = frozenset({"thread_count", "processes_count", "subjob_size", "max_shard_retry", "keep_raw"})
+
+
 def _fingerprint(cfg: DownloadConfig, lines: Iterator[str] | list[str]) -> str:
-    h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True, default=str).encode())
+    """Identity of a request (its lines) under the config fields that shape the result."""
+    fields = {k: v for k, v in asdict(cfg).items() if k not in _NOT_FINGERPRINTED}
+    h = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode())
     for line in lines:
         h.update(line.encode("utf-8", "surrogatepass"))
         h.update(b"\n")
@@ -364,12 +372,11 @@ def finished_raw_shards(raw: Path) -> list[Path]:
     return out
 
 
-def _normalise(raw: Path | None, url_keys: dict[str, list[str]], images_path: Path,
-               attempts: int) -> dict[str, dict[str, Any]]:
+def _normalise(raw: Path | None, url_keys: dict[str, list[str]], images_path: Path) -> dict[str, dict[str, Any]]:
     """Write images.parquet from img2dataset's shards; return url → status fields."""
     results: dict[str, dict[str, Any]] = {}
     tmp = Path(f"{images_path}.tmp-{os.getpid()}")
-    writer = pq.ParquetWriter(tmp, IMAGES_SCHEMA)
+    writer = pq.ParquetWriter(tmp, IMAGES_SCHEMA, compression="none")  # JPEG bytes do not compress
     try:
         for shard in (finished_raw_shards(raw) if raw is not None else []):
             pf = pq.ParquetFile(shard)
@@ -406,10 +413,12 @@ def _normalise(raw: Path | None, url_keys: dict[str, list[str]], images_path: Pa
     return results
 
 
-def download_urls(spark: Any, requests: pa.Table | str | os.PathLike[str], out_dir: str | os.PathLike[str],
+def download_urls(spark: Any, requests: Any, out_dir: str | os.PathLike[str],
                   cfg: DownloadConfig = DownloadConfig()) -> DownloadResult:
     """Download the images of ``requests`` (columns ``image_key``, ``url``) into ``out_dir``.
 
+    ``requests`` is a pyarrow Table, a Parquet file or directory (Spark's output), or a Spark
+    DataFrame (collected to the driver: it holds only keys and URLs).
     ``spark`` is the caller's live SparkSession (img2dataset's pyspark distributor runs on it).
     Returns the paths of ``status.parquet`` (one row per distinct requested key, schema
     ``download_status``) and ``images.parquet`` (``IMAGES_SCHEMA``, one row per successful key).
@@ -442,9 +451,11 @@ def download_urls(spark: Any, requests: pa.Table | str | os.PathLike[str], out_d
         if u is not None and verdicts[u]:
             url_keys.setdefault(u, []).append(k)
 
+    if allowed and spark is None:
+        raise ValueError(f"download_urls needs a SparkSession to fetch {len(allowed)} URLs (got None)")
     raw = _run_img2dataset(spark, allowed, out, cfg) if allowed else None
-    attempts = 1
-    results = _normalise(raw, url_keys, out / IMAGES_FILE, attempts)
+    attempts = 1  # one download run tried each allowed URL (``pmd retry-failed`` adds its own)
+    results = _normalise(raw, url_keys, out / IMAGES_FILE)
 
     rows = []
     for key in sorted(pairs):

@@ -39,6 +39,7 @@ class FilterConfig:
     doc_min_punct_ratio: float | None = 0.03
     lang: str | None = "en"
     doc_min_lang_score: float | None = 0.8
+    lang_max_chars: int | None = 2000  # fastText reads the first N characters (cost grows with length)
     # images
     image_formats: tuple[str, ...] | None = ("jpg", "jpeg", "png", "webp")
     image_min_side: int | None = 150

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pmd.counters import CounterBook
 from pmd.interleaved.config import DedupConfig
-from pmd.interleaved.filters import words_of
+from pmd.interleaved.filters import node_reject, words_of
 from pmd.interleaved.minhash import near_duplicates, shingle_hashes, signature
 from pmd.records import InterleavedDocument
 from pmd.verdict import Dropped
@@ -44,7 +44,8 @@ def _para_hash(p: str) -> str:
     return hashlib.blake2b(" ".join(p.split()).lower().encode("utf-8"), digest_size=8).hexdigest()
 
 
-def _rebuild(doc: InterleavedDocument, keep_image: list[bool], drop_para: set[str], nodes: Any) -> InterleavedDocument:
+def _rebuild(doc: InterleavedDocument, keep_image: list[bool], drop_para: set[str], nodes: Any,
+             sink: list[dict[str, Any]] | None = None) -> InterleavedDocument:
     """The document without the removed images/paragraphs, consecutive texts merged (node counts here)."""
     texts: list[str | None] = []
     images: list[str | None] = []
@@ -59,6 +60,8 @@ def _rebuild(doc: InterleavedDocument, keep_image: list[bool], drop_para: set[st
                 nodes.add_input()
                 if drop_para and _para_hash(p) in drop_para:
                     nodes.add_dropped("dup_domain_paragraph")
+                    if sink is not None:
+                        sink.append(node_reject("dedup_nodes", "dup_domain_paragraph", doc, text=p))
                     continue
                 nodes.add_kept()
                 kept.append(p)
@@ -90,8 +93,10 @@ def dedup_documents(
     cfg: DedupConfig,
     book: CounterBook,
     min_images: int = 1,
+    sink: list[dict[str, Any]] | None = None,
 ) -> tuple[list[InterleavedDocument], list[Dropped]]:
-    """Kept documents (sorted by id) and the dropped ones with their reasons (``input_file`` = doc id)."""
+    """Kept documents (sorted by id) and the dropped ones with their reasons (``input_file`` = doc id);
+    removed images and paragraphs become reject rows in ``sink`` when given."""
     dc, nc = book.get("dedup"), book.get("dedup_nodes")
     dropped: list[Dropped] = []
     docs = list(docs)
@@ -132,9 +137,13 @@ def dedup_documents(
             if cfg.max_image_url_docs is not None and img_docs[u] > cfg.max_image_url_docs:
                 nc.add_dropped("image_url_too_frequent")
                 keep_image.append(False)
+                if sink is not None:
+                    sink.append(node_reject("dedup_nodes", "image_url_too_frequent", d, image_url=u))
             elif cfg.in_doc_images and u in seen:
                 nc.add_dropped("dup_image_in_doc")
                 keep_image.append(False)
+                if sink is not None:
+                    sink.append(node_reject("dedup_nodes", "dup_image_in_doc", d, image_url=u))
             else:
                 nc.add_kept()
                 keep_image.append(True)
@@ -143,7 +152,7 @@ def dedup_documents(
         if cfg.domain_paragraph_min_count:
             counts = para_docs[domain(d.url)]
             drop_para = {h for h, c in counts.items() if c >= cfg.domain_paragraph_min_count}
-        nd = _rebuild(d, keep_image, drop_para, nc)
+        nd = _rebuild(d, keep_image, drop_para, nc, sink)
         if len(nd.image_urls) < min_images:
             drop(d, "doc_no_images_after_dedup")
         elif not any(t for t in nd.texts):

@@ -69,7 +69,6 @@ IMG_URL_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "dat
                  "data-full-src", "data-img-src", "data-src-fg", "data-lateloadsrc", "data-gt-lazy-src", "src2",
                  "data-large-file", "data-orig-file", "src")
 IMG_SRCSET_ATTRS = ("data-srcset", "data-lazy-srcset", "srcset")
-_SRCSET_ITEM = re.compile(r"\s*(\S+?)(?:\s+(\d+(?:\.\d+)?)([wxh]))?\s*(?:,|$)")
 _PLACEHOLDER = re.compile(r"(?:^data:|blank\.|spacer|placeholder|pixel\.gif|transparent\.|lazy\.(?:gif|png|svg))", re.I)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
 _BOILERPLATE_LINE = re.compile(
@@ -124,20 +123,70 @@ def decode_html(data: bytes | str, charset: str | None = None) -> tuple[str, str
     return data.decode("cp1252", errors="replace"), "cp1252"
 
 
+_UTF8 = ("utf-8", "utf8")
+
+
+def to_utf8(data: bytes, charset: str | None = None) -> tuple[bytes, str]:
+    """Bytes for lexbor (which reads bytes as UTF-8): the input itself when it is valid UTF-8 and
+    nothing else is declared (no decode/encode round trip), else ``decode_html``'s text re-encoded."""
+    declared = (charset or "").strip().strip("\"'").lower()
+    if not declared:
+        m = _META_CHARSET.search(data[:4096])
+        declared = m.group(1).decode("ascii", "replace").lower() if m else ""
+    if not declared or declared in _UTF8:
+        if data.isascii():
+            return data, "utf-8"
+        try:
+            data.decode("utf-8")
+            return data, "utf-8"
+        except UnicodeDecodeError:
+            pass
+    text, enc = decode_html(data, charset)
+    return text.encode("utf-8", errors="replace"), enc
+
+
 # --------------------------------------------------------------------------- images
 
 
 def parse_srcset(value: str) -> str | None:
-    """The largest candidate of a ``srcset`` (by width descriptor, else density, else the first)."""
+    """The largest candidate of a ``srcset`` (by width descriptor, else density, else the first).
+
+    A token scan instead of a regex: candidates end at a comma that ends a token; a token after a
+    URL is its descriptor (``640w``, ``2x``); no descriptor means ``1x``."""
+    cands: list[tuple[str, str | None]] = []
+    url: str | None = None
+    desc: str | None = None
+    if " " not in value.strip() and "," in value:  # "a.jpg,b.jpg": no descriptors at all
+        toks = [t + "," for t in value.split(",") if t]
+    else:
+        toks = value.split()
+    for tok in toks:
+        end = tok.endswith(",")
+        tok = tok.rstrip(",")
+        if tok:
+            if url is None:
+                url = tok
+            else:
+                desc = tok
+        if end and url is not None:
+            cands.append((url, desc))
+            url = desc = None
+    if url is not None:
+        cands.append((url, desc))
     best, best_key = None, (-1, -1.0)
-    for m in _SRCSET_ITEM.finditer(value):
-        url = m.group(1)
-        if not url or url == ",":
-            continue
-        num, unit = m.group(2), m.group(3)
-        key = (2, float(num)) if unit == "w" else ((1, float(num)) if unit == "x" else (0 if num is None else 1, 1.0))
+    for u, d in cands:
+        key = (1, 1.0)
+        if d:
+            try:
+                num = float(d[:-1])
+            except ValueError:
+                num = None
+            if num is not None and d[-1] == "w":
+                key = (2, num)
+            elif num is not None and d[-1] == "x":
+                key = (1, num)
         if key > best_key:
-            best, best_key = url.rstrip(","), key
+            best, best_key = u, key
     return best
 
 
@@ -175,9 +224,21 @@ def resolve_url(base: str, src: str) -> str | None:
 # --------------------------------------------------------------------------- the walk
 
 
-def _tokens(attrs: dict[str, str | None]) -> set[str]:
-    s = " ".join(v for k in ("class", "id") if (v := attrs.get(k)))
-    return set(_TOKEN_SPLIT.split(s.lower())) if s else set()
+_TOKEN_CACHE: dict[str, tuple[bool, bool]] = {}
+
+
+def _class_hints(attrs: dict[str, str | None]) -> tuple[bool, bool]:
+    """(negative, positive) class/id hints of an element, cached by the class+id string (pages and
+    sites repeat the same few class names, so the split is done once per distinct string)."""
+    s = (attrs.get("class") or "") + " " + (attrs.get("id") or "")
+    hit = _TOKEN_CACHE.get(s)
+    if hit is None:
+        toks = set(_TOKEN_SPLIT.split(s.lower()))
+        hit = (not toks.isdisjoint(NEGATIVE_TOKENS), not toks.isdisjoint(POSITIVE_TOKENS))
+        if len(_TOKEN_CACHE) > 100_000:
+            _TOKEN_CACHE.clear()
+        _TOKEN_CACHE[s] = hit
+    return hit
 
 
 def _is_hidden(attrs: dict[str, str | None]) -> bool:
@@ -188,6 +249,16 @@ def _is_hidden(attrs: dict[str, str | None]) -> bool:
         st = st.replace(" ", "").lower()
         return "display:none" in st or "visibility:hidden" in st
     return False
+
+
+# Node kinds for the walk's single dispatch lookup (anything else: an inline tag, unwrapped).
+_K_TEXT, _K_DROP, _K_BR, _K_IMG, _K_PICTURE, _K_LINK, _K_BLOCK, _K_BLOCK_ATTRS = 1, 2, 3, 4, 5, 6, 7, 8
+_ATTR_TAGS = frozenset({"div", "section", "article", "main", "ul", "ol", "dl", "table", "figure", "center"})
+KIND: dict[str, int] = {t: _K_DROP for t in DROP_TAGS}
+KIND.update({t: (_K_BLOCK_ATTRS if t in _ATTR_TAGS else _K_BLOCK) for t in BLOCK_SEP})
+KIND.update({"-text": _K_TEXT, "br": _K_BR, "img": _K_IMG, "amp-img": _K_IMG, "picture": _K_PICTURE, "a": _K_LINK,
+             "-comment": _K_DROP, "-doctype": _K_DROP, "_comment": _K_DROP})
+_EXIT_LINK = -1  # exit markers on the walk's stack (ints, so no tuple per node)
 
 
 def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], dict[int, int], dict[int, str], set[int], dict[int, int]]:
@@ -203,72 +274,117 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
     parts: list[str] = []
     link_chars = 0
     in_link = 0
-    pending_sep = 2
-    state = {"pending": 2}
+    pending = 2
+    kind_of = KIND.get
+    sep_of = BLOCK_SEP.__getitem__
 
     def flush() -> None:
-        nonlocal parts, link_chars
+        nonlocal parts, link_chars, pending
         if parts:
-            raw = "".join(parts)
-            text = " ".join(raw.split())
+            text = " ".join("".join(parts).split())
             if text:
                 if "\x00" in text:
                     text = "\n".join(x.strip() for x in text.split("\x00")).strip()
                 if text:
-                    b = _Block(text, tuple(path), link_chars, state["pending"], tag_of.get(path[-1], "") if path else "")
+                    b = _Block(text, tuple(path), link_chars, pending, tag_of.get(path[-1], "") if path else "")
                     blocks.append(b)
                     items.append(("t", b))
-                    state["pending"] = 0
+                    pending = 0
             parts = []
         link_chars = 0
 
-    def add_image(src: str | None, attrs: dict[str, str | None], alt: str | None = None) -> None:
+    def add_image(src: str | None, attrs: dict[str, str | None]) -> None:
+        nonlocal pending
         if not src:
             return
         url = resolve_url(base, src)
         if url is None:
             return
         flush()
-        state["pending"] = max(state["pending"], 1)
-        items.append(("i", _Image(url, src, alt if alt is not None else attrs.get("alt"), attrs.get("width"),
-                                  attrs.get("height"), tuple(path))))
+        if pending < 1:
+            pending = 1
+        items.append(("i", _Image(url, src, attrs.get("alt"), attrs.get("width"), attrs.get("height"), tuple(path))))
 
-    stack: list[tuple[Any, bool]] = [(root, False)]
+    # the root is a block of its own (body): its id heads every path
+    rid = root.mem_id
+    parent_of[rid] = 0
+    tag_of[rid] = root.tag
+    path.append(rid)
+    stack: list[Any] = []
+    first = root.child
+    if first is not None:
+        stack.append(first)
+    pop, push = stack.pop, stack.append
     while stack:
-        node, exiting = stack.pop()
-        tag = node.tag
-        if exiting:
-            sep = BLOCK_SEP.get(tag)
-            if tag == "a":
+        node = pop()
+        if node.__class__ is int:
+            if node == _EXIT_LINK:
                 in_link -= 1
-            elif sep is not None:
-                flush()
-                if sep > state["pending"]:
-                    state["pending"] = sep
-                if path and path[-1] == node.mem_id:
-                    path.pop()
+            else:  # a block's exit: its separator
+                if parts:
+                    flush()
+                if node > pending:
+                    pending = node
+                path.pop()
             continue
         nxt = node.next
-        if nxt is not None and node is not root:
-            stack.append((nxt, False))
-        if tag == "-text":
+        if nxt is not None:
+            push(nxt)
+        tag = node.tag
+        k = kind_of(tag, 0)
+        if k == _K_TEXT:
             t = node.text_content
             if t:
                 parts.append(t)
                 if in_link:
                     link_chars += len(t.strip())
-            continue
-        if tag in DROP_TAGS or tag.startswith("-"):
-            continue
-        if tag == "br":
+        elif k >= _K_BLOCK:
+            if k == _K_BLOCK_ATTRS:
+                attrs = node.attributes
+                if attrs:
+                    if "hidden" in attrs or "style" in attrs or "aria-hidden" in attrs:
+                        if _is_hidden(attrs):
+                            continue
+                    if "class" in attrs or "id" in attrs:
+                        neg, pos = _class_hints(attrs)
+                        if neg or pos:
+                            mid = node.mem_id
+                            neg = neg and tag not in _NEVER_NEGATIVE
+                            if neg:
+                                negative.add(mid)
+                            w = (25 if pos else 0) - (25 if neg else 0)
+                            if w:
+                                weight[mid] = w
+            if parts:
+                flush()
+            sep = sep_of(tag)
+            if sep > pending:
+                pending = sep
+            mid = node.mem_id
+            parent_of[mid] = path[-1]
+            tag_of[mid] = tag
+            path.append(mid)
+            push(sep)
+            ch = node.child
+            if ch is not None:
+                push(ch)
+        elif k == 0:  # inline: unwrap
+            ch = node.child
+            if ch is not None:
+                push(ch)
+        elif k == _K_LINK:
+            in_link += 1
+            push(_EXIT_LINK)
+            ch = node.child
+            if ch is not None:
+                push(ch)
+        elif k == _K_BR:
             parts.append(" \x00 ")
-            continue
-        if tag == "img" or tag == "amp-img":
+        elif k == _K_IMG:
             attrs = node.attributes
             if not _is_hidden(attrs):
                 add_image(_image_src(attrs), attrs)
-            continue
-        if tag == "picture":
+        elif k == _K_PICTURE:
             best: str | None = None
             img_attrs: dict[str, str | None] = {}
             for ch in node.iter():
@@ -277,39 +393,9 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
                     best = best or parse_srcset(a.get("srcset") or a.get("data-srcset") or "")
                 elif ch.tag == "img":
                     img_attrs = ch.attributes
-            src = best or _image_src(img_attrs)
-            add_image(src, img_attrs)
-            continue
-        sep = BLOCK_SEP.get(tag)
-        if tag in CONTAINER_TAGS:
-            attrs = node.attributes
-            if attrs:
-                if _is_hidden(attrs):
-                    continue
-                toks = _tokens(attrs)
-                if toks:
-                    mid = node.mem_id
-                    if tag not in _NEVER_NEGATIVE and not toks.isdisjoint(NEGATIVE_TOKENS):
-                        negative.add(mid)
-                    w = (25 if not toks.isdisjoint(POSITIVE_TOKENS) else 0) - (25 if mid in negative else 0)
-                    if w:
-                        weight[mid] = w
-        if sep is not None:
-            flush()
-            if sep > state["pending"]:
-                state["pending"] = sep
-            mid = node.mem_id
-            parent_of[mid] = path[-1] if path else 0
-            tag_of[mid] = tag
-            path.append(mid)
-        elif tag == "a":
-            in_link += 1
-        stack.append((node, True))
-        ch = node.child
-        if ch is not None:
-            stack.append((ch, False))
+            add_image(best or _image_src(img_attrs), img_attrs)
+        # _K_DROP: skipped with its subtree
     flush()
-    del pending_sep
     return blocks, items, parent_of, tag_of, negative, weight
 
 
@@ -402,8 +488,11 @@ def extract_document(
     and image of the page instead of only the article region. Consecutive kept blocks merge into one
     text with paragraph separators, so texts and images alternate as in OBELICS.
     """
-    text, enc = decode_html(html, charset)
-    tree = LexborHTMLParser(text)
+    if isinstance(html, str):
+        tree, enc = LexborHTMLParser(html), "str"
+    else:
+        data, enc = to_utf8(html, charset)
+        tree = LexborHTMLParser(data)
     base = url
     title = None
     head = tree.head

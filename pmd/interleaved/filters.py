@@ -27,11 +27,19 @@ from pmd.records import InterleavedDocument
 from pmd.verdict import Dropped
 
 WORDS_DIR = Path(__file__).resolve().parent / "words"
-_PUNCT_STRIP = string.punctuation + "“”‘’«»…–—·•"
 _SPECIAL = tuple(string.punctuation + string.digits + string.whitespace + "“”‘’«»…–—·•©®™°€£$¥§¶|")
 _SENT_PUNCT = tuple(".!?,;:…。！？，；：")
 _PARA_SPLIT = "\n\n"
 
+
+
+def node_reject(stage: str, reason: str, doc: InterleavedDocument, image_url: str | None = None,
+                text: str | None = None) -> dict[str, Any]:
+    """A reject row for one removed paragraph or image (the document's WARC pointer as its input)."""
+    gm = doc.general_metadata
+    return {"stage": stage, "outcome": "dropped", "reason": reason, "message": None if text is None else text[:200],
+            "input_file": gm.get("warc_filename"), "input_line": gm.get("warc_record_offset"),
+            "image_url": image_url, "url": doc.url}
 
 
 @lru_cache(maxsize=None)
@@ -41,14 +49,12 @@ def word_list(name: str) -> frozenset[str]:
     return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
 
 
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
 def words_of(text: str) -> list[str]:
-    """Lower-cased words with surrounding punctuation stripped (empty tokens removed)."""
-    out = []
-    for w in text.lower().split():
-        w = w.strip(_PUNCT_STRIP)
-        if w:
-            out.append(w)
-    return out
+    """Lower-cased words: runs of letters/digits (inner apostrophes kept), punctuation dropped."""
+    return _WORD.findall(text.lower())
 
 
 def repetition_ratio(items: list[Any]) -> float:
@@ -103,8 +109,53 @@ def word_ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
 
 
-def text_metrics(text: str) -> dict[str, float]:
-    """The OBELICS text metrics of one paragraph or document."""
+def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
+    """``char_repetition_ratio`` of many texts in one vectorised pass (n-grams never cross texts):
+    the hashes of all texts are sorted once by (text, hash), and each text's top-k repeated counts
+    are summed with group ranks, so a document's paragraphs cost one numpy call, not one each."""
+    P = len(texts)
+    if P == 0:
+        return []
+    lens = np.fromiter((len(t) for t in texts), dtype=np.int64, count=P)
+    joined = "".join(texts)
+    m = len(joined) - n + 1
+    if m <= 0:
+        return [0.0] * P
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    h = np.zeros(m, dtype=np.uint64)
+    mult = np.uint64(1099511628211)
+    with np.errstate(over="ignore"):
+        for i in range(n):
+            h = h * mult + codes[i:i + m]
+    ends = np.cumsum(lens)
+    pid = np.repeat(np.arange(P), lens)[:m]
+    valid = np.arange(n, m + n) <= ends[pid]
+    h, pid = h[valid], pid[valid]
+    if h.size == 0:
+        return [0.0] * P
+    order = np.lexsort((h, pid))
+    hs, ps = h[order], pid[order]
+    change = np.empty(hs.size, dtype=bool)
+    change[0] = True
+    change[1:] = (hs[1:] != hs[:-1]) | (ps[1:] != ps[:-1])
+    idx = np.flatnonzero(change)
+    counts = np.diff(np.append(idx, hs.size))
+    upid = ps[idx]
+    distinct = np.bincount(upid, minlength=P)
+    k = np.maximum(np.floor(np.sqrt(distinct) + 1e-9).astype(np.int64), 1)
+    rep = counts > 1
+    c2, p2 = counts[rep], upid[rep]
+    o2 = np.lexsort((-c2, p2))
+    c2, p2 = c2[o2], p2[o2]
+    rank = np.arange(p2.size) - np.searchsorted(p2, np.arange(P))[p2]
+    take = rank < k[p2]
+    num = np.bincount(p2[take], weights=c2[take], minlength=P)
+    total = np.bincount(pid, minlength=P)
+    return [float(a) / b if b else 0.0 for a, b in zip(num, total)]
+
+
+def text_metrics(text: str, char_rep: float | None = None) -> dict[str, float]:
+    """The OBELICS text metrics of one paragraph or document (``char_rep`` if already computed)."""
     words = words_of(text)
     n = len(words)
     stop, flagged = word_list("stopwords_en"), word_list("flagged_en")
@@ -114,7 +165,7 @@ def text_metrics(text: str) -> dict[str, float]:
     return {
         "words": n,
         "chars": len(text),
-        "char_rep": round(char_repetition_ratio(text, 10), 4),
+        "char_rep": round(char_repetition_ratio(text, 10) if char_rep is None else char_rep, 4),
         "word_rep": round(repeated_fraction(word_ngrams(words, 5)), 4),
         "special_ratio": round(n_special / n_chars, 4),
         "stopword_ratio": round(sum(1 for w in words if w in stop) / n, 4) if n else 0.0,
@@ -224,24 +275,28 @@ def image_reason(url: str, meta: dict[str, Any] | None, cfg: FilterConfig, *, wi
     return None
 
 
-def filter_nodes(doc: InterleavedDocument, cfg: FilterConfig, nodes: StageCounters) -> InterleavedDocument:
+def filter_nodes(doc: InterleavedDocument, cfg: FilterConfig, nodes: StageCounters,
+                 images_checked: bool = False, sink: list[dict[str, Any]] | None = None) -> InterleavedDocument:
     """Drop failing paragraphs and images (counted in ``nodes`` by reason), store paragraph metrics,
     merge the remaining consecutive texts. Image counts per document are checked later."""
     texts: list[str | None] = []
     images: list[str | None] = []
     metadata: list[dict[str, Any] | None] = []
-    for t, im, md in zip(doc.texts, doc.images, doc.metadata):
+    paras_of = [[p for p in (x.strip() for x in t.split(_PARA_SPLIT)) if p] if t is not None else []
+                for t in doc.texts]
+    flat = [p for ps in paras_of for p in ps]
+    reps = iter(char_repetition_ratios(flat))
+    for t, im, md, paras in zip(doc.texts, doc.images, doc.metadata, paras_of):
         if t is not None:
             kept, kept_m = [], []
-            for para in t.split(_PARA_SPLIT):
-                para = para.strip()
-                if not para:
-                    continue
+            for para in paras:
                 nodes.add_input()
-                m = text_metrics(para)
+                m = text_metrics(para, next(reps))
                 reason = paragraph_reason(m, cfg)
                 if reason:
                     nodes.add_dropped(reason)
+                    if sink is not None:
+                        sink.append(node_reject("filter_nodes", reason, doc, text=para))
                     continue
                 nodes.add_kept()
                 kept.append(para)
@@ -256,12 +311,15 @@ def filter_nodes(doc: InterleavedDocument, cfg: FilterConfig, nodes: StageCounte
                 images.append(None)
                 metadata.append({"paragraphs": kept_m})
         else:
-            nodes.add_input()
-            reason = image_reason(im, md, cfg)  # type: ignore[arg-type]
-            if reason:
-                nodes.add_dropped(reason)
-                continue
-            nodes.add_kept()
+            if not images_checked:
+                nodes.add_input()
+                reason = image_reason(im, md, cfg)  # type: ignore[arg-type]
+                if reason:
+                    nodes.add_dropped(reason)
+                    if sink is not None:
+                        sink.append(node_reject("filter_nodes", reason, doc, image_url=im))
+                    continue
+                nodes.add_kept()
             texts.append(None)
             images.append(im)
             metadata.append(dict(md or {}))
@@ -302,38 +360,73 @@ def filter_documents(
     doc_counters: StageCounters,
     node_counters: StageCounters,
     batch_size: int = 256,
+    sink: list[dict[str, Any]] | None = None,
 ) -> Iterator[InterleavedDocument | Dropped]:
     """Node filters, then document metrics (with a batched fastText language score), then document
-    filters. Yields the kept document or a ``Dropped`` with the reason (input_file = document id)."""
+    filters. Yields the kept document or a ``Dropped`` with the reason (input_file = document id);
+    removed paragraphs and images become rows in ``sink`` when given."""
     batch: list[InterleavedDocument] = []
     for doc in docs:
         batch.append(doc)
         if len(batch) >= batch_size:
-            yield from _filter_batch(batch, cfg, doc_counters, node_counters)
+            yield from _filter_batch(batch, cfg, doc_counters, node_counters, sink)
             batch = []
     if batch:
-        yield from _filter_batch(batch, cfg, doc_counters, node_counters)
+        yield from _filter_batch(batch, cfg, doc_counters, node_counters, sink)
+
+
+def _prefilter_images(doc: InterleavedDocument, cfg: FilterConfig, nc: StageCounters,
+                      sink: list[dict[str, Any]] | None = None) -> tuple[InterleavedDocument, int]:
+    """Image nodes first (URL and declared-size checks are cheap): a document left with too few
+    images is dropped before language ID and text metrics are spent on it."""
+    texts, images, metadata = [], [], []
+    n = 0
+    for t, im, md in zip(doc.texts, doc.images, doc.metadata):
+        if t is None:
+            nc.add_input()
+            reason = image_reason(im, md, cfg)  # type: ignore[arg-type]
+            if reason:
+                nc.add_dropped(reason)
+                if sink is not None:
+                    sink.append(node_reject("filter_nodes", reason, doc, image_url=im))
+                continue
+            nc.add_kept()
+            n += 1
+        texts.append(t)
+        images.append(im)
+        metadata.append(md)
+    return InterleavedDocument(doc.url, texts, images, metadata, doc.general_metadata), n
 
 
 def _filter_batch(batch: list[InterleavedDocument], cfg: FilterConfig, dc: StageCounters,
-                  nc: StageCounters) -> Iterator[InterleavedDocument | Dropped]:
-    # language first (Flamingo M3W's first step; also spares the metrics of pages we drop anyway)
-    langs: list[tuple[str, float] | None] = [None] * len(batch)
-    if cfg.lang is not None and cfg.doc_min_lang_score is not None:
+                  nc: StageCounters, sink: list[dict[str, Any]] | None = None) -> Iterator[InterleavedDocument | Dropped]:
+    todo = []
+    for d in batch:
+        dc.add_input()
+        pre, n_img = _prefilter_images(d, cfg, nc, sink)
+        reason = image_count_reason(n_img, cfg)
+        if reason:
+            dc.add_dropped(reason)
+            yield Dropped(reason, d.id, None, d.url)
+            continue
+        todo.append((d, pre))
+    # language next (Flamingo M3W's first text step; spares the metrics of pages dropped anyway)
+    langs: list[tuple[str, float] | None] = [None] * len(todo)
+    if todo and cfg.lang is not None and cfg.doc_min_lang_score is not None:
         from pmd.text.langid import get_identifier
 
-        langs = list(get_identifier().predict([" ".join(t for t in d.texts if t) for d in batch]))
-    for d, lang in zip(batch, langs):
-        dc.add_input()
+        cut = cfg.lang_max_chars
+        langs = list(get_identifier().predict([" ".join(t for t in p.texts if t)[:cut] for _, p in todo]))
+    for (d, pre), lang in zip(todo, langs):
         if lang is not None and (lang[0] != cfg.lang or lang[1] < cfg.doc_min_lang_score):  # type: ignore[operator]
             dc.add_dropped("doc_language")
             yield Dropped("doc_language", d.id, None, d.url)
             continue
-        f = filter_nodes(d, cfg, nc)
+        f = filter_nodes(pre, cfg, nc, images_checked=True, sink=sink)
         m = document_metrics(f)
         if lang is not None:
             m["lang"], m["lang_score"] = lang[0], round(lang[1], 4)
-        f.general_metadata["metrics"] = m
+        f.general_metadata = {**f.general_metadata, "metrics": m}
         reason = document_reason(m, cfg) or image_count_reason(m["images"], cfg)
         if reason:
             dc.add_dropped(reason)

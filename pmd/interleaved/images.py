@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 from pmd.counters import CounterBook
 from pmd.ids import stable_id
 from pmd.interleaved.config import FilterConfig
-from pmd.interleaved.filters import image_reason
+from pmd.interleaved.filters import image_reason, node_reject
 from pmd.records import InterleavedDocument
 from pmd.verdict import Dropped
 
@@ -43,6 +43,7 @@ def join_images(
     cfg: FilterConfig,
     book: CounterBook,
     dedup_content: bool = True,
+    sink: list[dict[str, Any]] | None = None,
 ) -> Iterator[tuple[InterleavedDocument, list[bytes]] | Dropped]:
     """Documents with only their arrived images (and those images' JPEG bytes, in position order),
     or ``Dropped``. ``status``/``images`` map image key → download_status row / images row."""
@@ -69,7 +70,11 @@ def join_images(
             key = image_key(u)  # type: ignore[arg-type]
             st = status.get(key)
             if st is None or st.get("status") != "success" or key not in images:
-                nc.add_dropped("download_" + ((st or {}).get("error") or "missing"))
+                reason = "download_" + ((st or {}).get("error") or "missing")
+                nc.add_dropped(reason)
+                if sink is not None:
+                    sink.append(node_reject("download_nodes", reason, doc, image_url=u,
+                                            text=(st or {}).get("error_message")))
                 continue
             row = images[key]
             jpg = row["jpg"]
@@ -80,6 +85,8 @@ def join_images(
                 reason = "dup_image_content"
             if reason:
                 nc.add_dropped(reason)
+                if sink is not None:
+                    sink.append(node_reject("download_nodes", reason, doc, image_url=u))
                 continue
             nc.add_kept()
             seen_sha.add(row.get("sha256"))

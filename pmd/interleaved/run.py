@@ -94,18 +94,14 @@ def build(cfg: InterleavedConfig, out_dir: str | Path, spark: Any = None, root: 
     docs.sort(key=lambda d: d.id)
 
     # dedup (driver: needs global counts over the filtered documents)
-    docs, dropped = dedup_documents(docs, cfg.dedup, book, min_images=fcfg.min_images)
+    docs, dropped = dedup_documents(docs, cfg.dedup, book, min_images=fcfg.min_images, sink=rejects)
     rejects += [_drop_row("dedup", d) for d in dropped]
 
     # download + join back
     urls = sorted({u for d in docs for u in d.image_urls})
     status, images = _download(spark, urls, out / "_download", cfg) if urls else ({}, {})
-    for r in status.values():
-        if r.get("status") != "success":
-            rejects.append({"stage": "download", "outcome": "failed", "reason": r.get("error"),
-                            "message": r.get("error_message"), "image_url": r.get("url")})
     final = []
-    for res in join_images(docs, status, images, fcfg, book, dedup_content=cfg.dedup.image_content):
+    for res in join_images(docs, status, images, fcfg, book, dedup_content=cfg.dedup.image_content, sink=rejects):
         if isinstance(res, Dropped):
             rejects.append(_drop_row("download", res))
         else:
@@ -149,7 +145,10 @@ def sample_config(sample_json: Path, overrides: dict[str, Any] | None = None) ->
     data: dict[str, Any] = {"inputs": inputs, "partitions": 2,
                             "download": {"allow_loopback": True, "thread_count": 8, "timeout": 5,
                                          "samples_per_shard": 1000},
-                            "shard": {"docs_per_shard": 50}}
+                            "shard": {"docs_per_shard": 50},
+                            # the sample's pages draw sentences from a small filler pool, so their
+                            # document-level repetition is high by construction
+                            "filter_overrides": {"doc_max_word_rep": None, "doc_max_char_rep": None}}
     for k, v in (overrides or {}).items():
         data[k] = v
     return load(InterleavedConfig, data)
@@ -159,9 +158,11 @@ def build_embedded_sample(out_dir: str | Path, seed: int = 0, spark: Any = None,
                           overrides: dict[str, Any] | None = None) -> Path:
     """Generate the embedded sample (free port), serve its images on loopback, build its WARCs into
     ``out_dir``; returns ``out_dir``."""
+    from pmd.config import load
     from pmd.sample.generate import generate_sample
     from pmd.sample.server import ImageServer, free_port
 
+    load(InterleavedConfig, dict(overrides or {})).filters()  # a bad override fails before any work
     out = Path(out_dir)
     sdir = out / "sample"
     meta_path = sdir / "sample.json"

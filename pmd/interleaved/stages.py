@@ -38,6 +38,7 @@ ROW_SCHEMA = pa.schema([
     pa.field("message", pa.string()),
     pa.field("input_file", pa.string()),
     pa.field("input_line", pa.int64()),
+    pa.field("image_url", pa.string()),
 ])
 UNIT_SCHEMA = pa.schema([pa.field("path", pa.string()), pa.field("offset", pa.int64()),
                          pa.field("length", pa.int64()), pa.field("name", pa.string())])
@@ -123,7 +124,8 @@ def process_unit(unit: WarcUnit, cfg: InterleavedConfig, fcfg: FilterConfig | No
     docs = extract_pages(read_warc(unit.path, unit.offset, unit.length, unit.name), book, rejects, cfg.main_content)
     kept: list[InterleavedDocument] = []
     gm_of: dict[str, dict[str, Any]] = {}
-    for out in filter_documents(_remember(docs, gm_of), fcfg, book.get("filter"), book.get("filter_nodes")):
+    for out in filter_documents(_remember(docs, gm_of), fcfg, book.get("filter"), book.get("filter_nodes"),
+                                sink=rejects):
         if isinstance(out, Dropped):
             gm = gm_of.get(out.input_file or "", {})
             rejects.append(_reject("filter", "dropped", out.reason, None, gm.get("warc_filename"),
@@ -165,7 +167,8 @@ def split_rows(table: pa.Table) -> tuple[list[InterleavedDocument], list[dict[st
         if kind == "doc":
             docs.append(InterleavedDocument.from_row(r))
         elif kind == "reject":
-            rejects.append({k: r[k] for k in ("stage", "outcome", "reason", "message", "input_file", "input_line", "url")})
+            rejects.append({k: r[k] for k in ("stage", "outcome", "reason", "message", "input_file", "input_line", "url",
+                                              "image_url")})
         else:
             book = book.merge(CounterBook.from_list(json.loads(r["message"])))
     return docs, rejects, book

@@ -12,10 +12,10 @@ Layout of a whole document (text chunks tokenised without special tokens)::
   document of ``T > L`` tokens (drawn from the stream's seeded generator); a shorter document is used whole
   and right-padded with ``[PAD]`` (``attention_mask`` 0).
 * **Images**: the first ``N = max_images`` images whose ``<image>`` token lies in the window are kept, in
-  order; they are image 1..k. Further images are discarded (Flamingo: "to save compute"): their
-  ``<image>`` tokens are removed from the window (their text, and the ``<EOC>`` before them, stay), and the
-  tokens after the window's end fill nothing — the window is right-padded instead, so it never grows
-  past ``[start, start + L)``. ``images`` is zero-padded to ``N`` with ``image_mask`` false.
+  order; they are images 1..k. Further images are discarded (Flamingo: "to save compute"): their
+  ``<image>`` tokens are removed from the window while their text, and the ``<EOC>`` before them, stay.
+  The window is not extended to make up for removed tokens (it stays ``[start, start + L)`` of the
+  document); it is right-padded instead. ``images`` is zero-padded to ``N`` with ``image_mask`` false.
 * **φ (``image_index``)**, per token, 1-based index into the kept images, 0 = none:
 
   - previous mode: the last kept image whose ``<image>`` token is at or before the token (an ``<image>``
@@ -23,7 +23,9 @@ Layout of a whole document (text chunks tokenised without special tokens)::
   - next mode (chosen per sample with probability ``p_next``): the first kept image whose ``<image>``
     token is at or after the token (tokens after the last kept image get 0).
 
-  Images outside the window or discarded never appear in φ; padding has φ = 0.
+  Images outside the window or discarded never appear in φ: in previous mode the tokens after a
+  discarded image keep pointing at image N, and the tokens at the window's start get 0 even if the page
+  had an image just before the window. Padding has φ = 0.
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ class TextEncoder:
 
     def __call__(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tokenizer.encode(text)
-        return torch.tensor(enc.ids, dtype=torch.long), torch.tensor(enc.attention_mask, dtype=torch.long)
+        # via numpy: torch.tensor(list) costs ~0.1 ms per call
+        return torch.from_numpy(np.asarray(enc.ids, dtype=np.int64)), torch.from_numpy(np.asarray(enc.attention_mask, dtype=np.int64))
 
     def __getstate__(self) -> dict[str, Any]:
         return {"max_len": self.max_len, "tokenizer": self.tokenizer.to_str()}

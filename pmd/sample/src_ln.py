@@ -1,7 +1,8 @@
 """Localized Narratives: the official captions-only JSON Lines files for four subsets.
 
 Each line is ``{"dataset_id", "image_id" (a string), "annotator_id" (int), "caption"}``; PMD splits
-each narrative into sentences. Images: LN-COCO from ``coco/train2017.zip`` (2017 names, some ids in
+each narrative into sentences. ADE20k uses the full ``*_localized_narratives.jsonl`` records instead
+(plus ``timed_caption``, ``traces``, ``voice_recording``), so parsers meet both layouts. Images: LN-COCO from ``coco/train2017.zip`` (2017 names, some ids in
 Karpathy val/test), Flickr30k from ``flickr30k-images.tar.gz``, ADE20k from
 ``ADEChallengeData2016.zip``, Open Images over HTTP through a URL template.
 """
@@ -41,6 +42,29 @@ def _write_jsonl(ctx: SampleContext, source: str, rel: str, records: list[dict[s
 def _record(dataset_id: str, image_id: str, scene: sc.Scene, rng) -> dict[str, Any]:
     return {"dataset_id": dataset_id, "image_id": image_id, "annotator_id": rng.randrange(1, 180),
             "caption": sc.narrative(scene, rng)}
+
+
+def _full_record(dataset_id: str, image_id: str, scene: sc.Scene, rng) -> dict[str, Any]:
+    """A full ``*_localized_narratives.jsonl`` record: word timings, and mouse traces that really hover
+    over the shapes the narrative names (coordinates normalised to [0, 1], as upstream)."""
+    rec = _record(dataset_id, image_id, scene, rng)
+    words, t = rec["caption"].split(), 0.5
+    timed = []
+    for w in words:
+        timed.append({"utterance": w, "start_time": round(t, 2), "end_time": round(t + 0.35, 2)})
+        t += 0.4
+    traces = []
+    for shape in scene.shapes:
+        x, y, w, h = scene.box(shape)
+        cx, cy = (x + w / 2) / scene.width, (y + h / 2) / scene.height
+        pts = []
+        for k in range(6):
+            pts.append({"x": round(cx + (k % 3 - 1) * w / scene.width / 4, 4),
+                        "y": round(cy + (k // 3 - 0.5) * h / scene.height / 4, 4), "t": round(0.5 + 0.1 * k, 3)})
+        traces.append(pts)
+    rec.update({"timed_caption": timed, "traces": traces,
+                "voice_recording": f"ade20k_train/{image_id}_{rec['annotator_id']}.ogg"})
+    return rec
 
 
 def write_localized_narratives(ctx: SampleContext, coco_pool: list[CocoImage]) -> dict[str, dict[str, Any]]:
@@ -91,8 +115,8 @@ def _ade(ctx: SampleContext) -> dict[str, Any]:
     scenes = {i: ctx.scene(rng) for i in ids}
     write_zip(ctx.path(ADE_ZIP), [(f"ADEChallengeData2016/images/training/{i}.jpg", ctx.jpeg(s))
                                   for i, s in scenes.items()])
-    records = [_record("ADE20k_train", i, scenes[i], rng) for i in ids]
-    rel = f"{LN_DIR}/ade20k_train_captions.jsonl"
+    records = [_full_record("ADE20k_train", i, scenes[i], rng) for i in ids]
+    rel = f"{LN_DIR}/ade20k_train_localized_narratives.jsonl"  # full records, not the captions-only file
     bad_at = rng.randrange(len(records))
     rows = _write_jsonl(ctx, "localized_narratives__ADE20k", rel, records, bad_at=bad_at)
     ctx.counts("localized_narratives__ADE20k", rows=rows, kept=sum(len(sentences(r["caption"])) for r in records))

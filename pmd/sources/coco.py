@@ -77,7 +77,11 @@ class Coco(Source):
                 for _ in sentences:
                     yield Dropped("not_train_split", path, ln, split)
                 continue
-            image = self._image(folder, filename, None, opts)
+            try:
+                image = self._image(folder, filename, None, opts)
+            except (KeyError, IndexError, ValueError) as e:
+                yield Failure("bad_image_template", f"{type(e).__name__}: {e}", path, ln)
+                continue
             base = {k: v for k, v in im.items() if k not in ("sentences", "sentids")}
             for s in sentences:
                 if not isinstance(s, dict):
@@ -111,7 +115,11 @@ class Coco(Source):
             if isinstance(coco_url, str):
                 um = _FOLDER.search(coco_url)
                 folder = um.group(0) if um else folder
-            image = self._image(folder, im["file_name"], coco_url, opts)
+            try:
+                image = self._image(folder, im["file_name"], coco_url, opts)
+            except (KeyError, IndexError, ValueError) as e:
+                yield Failure("bad_image_template", f"{type(e).__name__}: {e}", path, ln)
+                continue
             meta = {**{k: v for k, v in im.items() if k != "id"},
                     **{k: v for k, v in ann.items() if k != "caption"}}
             yield self.make_pair(ann.get("caption"), image, meta, path, ln)

@@ -85,7 +85,13 @@ class VisualGenome(Source):
                 yield Failure("unknown_image", f"image {image_id} is not in image_data.json", reg_path, ln)
                 continue
             n = len(item["regions"])
-            if im.get("coco_id") is not None and int(im["coco_id"]) in excluded:
+            try:
+                coco_id = None if im.get("coco_id") is None else int(im["coco_id"])
+            except (TypeError, ValueError):
+                yield Failure("bad_record", f"image {image_id}: coco_id {im.get('coco_id')!r} is not an integer",
+                              reg_path, ln)
+                continue
+            if coco_id is not None and coco_id in excluded:
                 for _ in range(n):
                     yield Dropped("karpathy_eval_leak", reg_path, ln, f"coco_id={im['coco_id']}")
                 continue

@@ -8,6 +8,7 @@ it is cheap and needs no plotting libraries. Counts come from ``stats/counters.j
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections import Counter
@@ -18,6 +19,8 @@ from pmd.counters import CounterBook
 from pmd.errors import UserError
 from pmd.stats.load import INTERLEAVED, KINDS, PAIRS, read_counters, stage_order
 from pmd.stats.paper import FLAVA_TABLE1, paper_group
+
+log = logging.getLogger(__name__)
 
 CARD_NAME = "DATASET_CARD.md"
 
@@ -46,6 +49,10 @@ SOURCE_TERMS: dict[str, str] = {
 _TERMS_ALIASES = {"sbu": "sbu_captions", "google/wit": "wit", "cc3m": "conceptual_captions",
                   "cc12m": "conceptual_12m", "redcaps": "red_caps", "yfcc": "yfcc100m"}
 
+# Settings that name sizes or counts of the machinery, not of the data: left out of the filter list.
+_NOT_FILTERS = ("batch_size", "target_bytes", "thread_count", "processes_count", "samples_per_shard",
+                "docs_per_shard", "shuffle_partitions", "partitions", "progress_interval", "karpathy_file",
+                "encode_quality", "jpeg_quality")
 _FILTER_WORDS = ("filter", "dedup", "lang", "min", "max", "threshold", "ratio", "score", "size", "words",
                  "tokens", "nsfw", "robots", "noai", "blocklist", "allow", "deny")
 
@@ -73,7 +80,8 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def filter_settings(config: dict[str, Any]) -> list[tuple[str, Any]]:
     """Config entries that set filters and thresholds (keys naming filters, dedup, limits, languages)."""
-    return [(k, v) for k, v in _flatten(config) if any(w in k.lower() for w in _FILTER_WORDS)]
+    return [(k, v) for k, v in _flatten(config) if any(w in k.lower() for w in _FILTER_WORDS)
+            and k.rsplit(".", 1)[-1] not in _NOT_FILTERS]
 
 
 def _md_table(header: list[str], rows: list[list[Any]]) -> str:
@@ -85,6 +93,10 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def _n(x: Any) -> str:
+    return f"{x:,}" if isinstance(x, int) else str(x)
 
 
 def _reason_str(c: Counter) -> str:
@@ -140,6 +152,19 @@ def _reject_reasons(root: Path, stage_prefix: str) -> list[tuple[str, int]]:
     return sorted(c.items(), key=lambda x: (-x[1], str(x[0])))
 
 
+def _resolved_profile(config: dict[str, Any]) -> dict[str, Any]:
+    """The interleaved build's filter thresholds (profile + overrides), or {} if they cannot be resolved."""
+    try:
+        import dataclasses
+
+        from pmd.interleaved.config import resolve_filters
+
+        return dataclasses.asdict(resolve_filters(config["profile"], config.get("filter_overrides") or {}))
+    except Exception as e:  # noqa: BLE001 - the card must still be written; say what is missing
+        log.warning("dataset card: cannot resolve filter profile %r: %s", config.get("profile"), e)
+        return {}
+
+
 def render_dataset_card(build_dir: str | Path, manifest: dict[str, Any] | None = None) -> str:
     """The card's Markdown for a build directory (``manifest`` given when it is not written yet)."""
     root = Path(build_dir)
@@ -164,7 +189,7 @@ def render_dataset_card(build_dir: str | Path, manifest: dict[str, Any] | None =
     out = [f"# Dataset card: {title}", ""]
     out += [f"- Build directory: `{root.name}`", f"- Kind: `{kind}` (format version {manifest.get('format_version', '?')})",
             f"- Created: {manifest.get('created', 'unknown')}",
-            f"- {unit.capitalize()}: {total:,}" if isinstance(total, int) else f"- {unit.capitalize()}: {total}",
+            f"- {unit.capitalize()}: {_n(total)}",
             f"- Shards: {len(manifest.get('shards', []))} "
             f"({sum(int(s.get('bytes', 0)) for s in manifest.get('shards', [])):,} bytes)"]
     wall = summary.get("wall_seconds", summary.get("wall_time_s"))
@@ -187,7 +212,7 @@ def render_dataset_card(build_dir: str | Path, manifest: dict[str, Any] | None =
                 else "No counters were recorded.", ""]
     else:
         inputs = config.get("inputs") or sorted(s for s in sources if s != "*")
-        out += [f"{total:,} documents from {len(inputs)} WARC input(s): "
+        out += [f"{_n(total)} documents from {len(inputs)} WARC input(s): "
                 + (", ".join(f"`{i}`" for i in inputs) or "not recorded") + ".", "",
                 f"Terms: {SOURCE_TERMS['common_crawl']}", ""]
     out += ["Terms are summarised from each source's documentation; the original terms govern. Images are "
@@ -199,11 +224,21 @@ def render_dataset_card(build_dir: str | Path, manifest: dict[str, Any] | None =
     fs = filter_settings({k: v for k, v in config.items() if not (k == "sources" and per_source)})
     out += [_md_table(["setting", "value"], [[f"`{k}`", f"`{json.dumps(v)}`"] for k, v in fs]) if fs
             else "The config in manifest.json names no global filter settings.", ""]
+    if kind == INTERLEAVED and config.get("profile"):
+        resolved = _resolved_profile(config)
+        if resolved:
+            out += [f"Filter thresholds of profile `{config['profile']}` with the overrides above applied:", "",
+                    _md_table(["threshold", "value"], [[f"`{k}`", f"`{json.dumps(v, default=str)}`"]
+                                                       for k, v in resolved.items()]), ""]
     if per_source:
-        keys = sorted({k for v in per_source.values() for k, _ in filter_settings(v)} | {"enabled"} & 
-                      {k for v in per_source.values() for k in v})
-        rows = [[f"`{src}`"] + [json.dumps(dict(_flatten(v)).get(k)) if k in dict(_flatten(v)) else "-"
-                                for k in keys] for src, v in sorted(per_source.items())]
+        keys = sorted({k for v in per_source.values() for k, _ in filter_settings(v)}
+                      | ({"enabled"} & {k for v in per_source.values() for k in v}))
+
+        def val(v: dict[str, Any], k: str) -> str:
+            flat = dict(_flatten(v))
+            return "-" if k not in flat else "any" if flat[k] is None else json.dumps(flat[k])
+
+        rows = [[f"`{src}`"] + [val(v, k) for k in keys] for src, v in sorted(per_source.items())]
         out += ["Per-source filters:", "", _md_table(["source"] + keys, rows), ""]
     if order:
         out += ["Stages, in order: " + " → ".join(f"`{s}`" for s in order) + ".", ""]
@@ -224,16 +259,21 @@ def render_dataset_card(build_dir: str | Path, manifest: dict[str, Any] | None =
                          _reason_str(t.dropped), _reason_str(t.failed)])
         out += ["Node-level stages (paragraphs and images inside kept documents):", "",
                 _md_table(["stage", "in", "kept", "dropped", "failed", "drop reasons", "failure errors"], rows), ""]
+    present = {(c.stage, c.source) for c in book}
     rows = []
     for s in sources:
-        for st in order:
-            if (st, s) not in {(c.stage, c.source) for c in book}:
-                continue
-            c = book.get(st, s)
-            rows.append([f"`{s}`", st, f"{c.input:,}", f"{c.kept:,}", _reason_str(c.dropped), _reason_str(c.failed)])
+        stages = [st for st in order if (st, s) in present]
+        if not stages:
+            continue
+        cells = [f"`{s}`", f"{book.get(stages[0], s).input:,}"]
+        cells += [f"{book.get(st, s).kept:,}" if (st, s) in present else "-" for st in order]
+        drops = Counter({f"{st}: {r}": n for st in stages for r, n in book.get(st, s).dropped.items()})
+        fails = Counter({f"{st}: {e}": n for st in stages for e, n in book.get(st, s).failed.items()})
+        rows.append(cells + [_reason_str(drops), _reason_str(fails)])
     if len(sources) > 1 or kind == PAIRS:
-        out += ["Per source and stage:", "",
-                _md_table(["source", "stage", "in", "kept", "dropped (reason count)", "failed (error count)"], rows), ""]
+        out += [f"Per source: {unit} read, then kept after each stage, and what was dropped or failed where:", "",
+                _md_table(["source", "in"] + order + ["dropped (stage: reason count)", "failed (stage: error count)"],
+                          rows), ""]
     if kind == PAIRS:
         rows = [[r.group, f"{r.pairs_m:.1f}M", f"{r.avg_words:.1f}",
                  f"{sum(n for s, n in final.items() if paper_group(s) == r.group):,}"] for r in FLAVA_TABLE1]

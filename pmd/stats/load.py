@@ -144,6 +144,11 @@ def load_build(build_dir: str | Path) -> Build:
     return build
 
 
+def as_build(build: "Build | str | Path") -> Build:
+    """A ``Build`` from a ``Build`` or a build directory path (so callers may pass either)."""
+    return build if isinstance(build, Build) else load_build(build)
+
+
 def stage_order(book: CounterBook, kind: str, nodes: bool = False) -> list[str]:
     """Stages in pipeline order: known stages in their documented order, others by falling input.
 

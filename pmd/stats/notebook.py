@@ -50,14 +50,13 @@ def plots_dir(build: Build, override: str | Path | None = None) -> Path:
     return out
 
 
-def show(fig: Any, name: str, out_dir: str | Path) -> Path:
-    """Save ``fig`` as ``out_dir/name.png`` and display it; returns the path."""
+def show(fig: Any, name: str, out_dir: str | Path) -> None:
+    """Save ``fig`` as ``out_dir/name.png`` and display it (returns nothing, so no path is echoed)."""
     from IPython.display import Image
 
     path = Path(out_dir) / f"{name}.png"
     fig.savefig(path, format="png", dpi=100)
     _display(Image(filename=str(path)))
-    return path
 
 
 def show_html(html: str) -> None:

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from matplotlib.figure import Figure
 
-from pmd.stats.load import PAIRS, Build, decode_image, iter_shard_samples
+from pmd.stats.load import PAIRS, Build, as_build, decode_image, iter_shard_samples
 from pmd.stats.summary import dedup_table, funnel_reasons, paper_comparison, reasons_table, stage_table
 
 DPI = 100
@@ -138,6 +138,14 @@ def plot_download_failures(build: Build, save: str | Path | None = None) -> Figu
     return _finish(fig, save)
 
 
+def _horizontal() -> dict:
+    """boxplot's horizontal switch: ``orientation`` since matplotlib 3.10, ``vert`` before."""
+    import matplotlib
+
+    major, minor = (int(x) for x in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
 def _cmap(n: int) -> list:
     from matplotlib import colormaps
 
@@ -229,7 +237,7 @@ def plot_lang_scores(build: Build, save: str | Path | None = None) -> Figure:
         ax2 = axes[1]
         srcs = sorted(s["source"].unique())
         data = [s.loc[s["source"] == src, col].dropna().to_numpy() for src in srcs]
-        ax2.boxplot(data, vert=False, widths=0.6, showfliers=True, flierprops={"markersize": 3})
+        ax2.boxplot(data, widths=0.6, showfliers=True, flierprops={"markersize": 3}, **_horizontal())
         ax2.set_yticks(np.arange(1, len(srcs) + 1), [f"{x} (n={len(d):,})" for x, d in zip(srcs, data)], fontsize=8)
         ax2.invert_yaxis()
         ax2.set_xlim(0, 1)
@@ -240,9 +248,11 @@ def plot_lang_scores(build: Build, save: str | Path | None = None) -> Figure:
 
 
 def plot_image_sizes(build: Build, save: str | Path | None = None) -> Figure:
-    """Original image width × height (px) and aspect ratio (width / height), log scale."""
+    """Original image width × height (px) and aspect ratio (width / height), log scale; one point per image."""
     s = build.items
-    fig = Figure(figsize=(11, 4.5))
+    if len(s) and "image_key" in s:
+        s = s.drop_duplicates("image_key")  # several captions of one image count once
+    fig = Figure(figsize=(13, 4.8))
     ax1, ax2 = fig.subplots(1, 2)
     w_col = "original_width" if "original_width" in s else "width"
     h_col = "original_height" if "original_height" in s else "height"
@@ -259,7 +269,7 @@ def plot_image_sizes(build: Build, save: str | Path | None = None) -> Figure:
         _plain_log(ax1.xaxis)
         _plain_log(ax1.yaxis)
         if srcs != [None]:
-            ax1.legend(fontsize=7, loc="upper left", markerscale=1.5)
+            ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=1.5, frameon=False)
         aspect = (d[w_col] / d[h_col]).to_numpy(dtype=float)
         bins = np.logspace(np.log10(max(aspect.min(), 0.05) * 0.9), np.log10(min(aspect.max(), 20) * 1.1), 30)
         ax2.hist(aspect, bins=bins, color=_COLOURS["build"])
@@ -267,7 +277,7 @@ def plot_image_sizes(build: Build, save: str | Path | None = None) -> Figure:
         _plain_log(ax2.xaxis)
         from matplotlib.ticker import FixedLocator
 
-        ticks = [t for t in (0.25, 0.5, 0.67, 0.75, 1, 1.33, 1.5, 2, 3, 4, 8) if bins[0] <= t <= bins[-1]]
+        ticks = [t for t in (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 8) if bins[0] <= t <= bins[-1]]
         ax2.xaxis.set_major_locator(FixedLocator(ticks or [1]))
         _int_axis(ax2.yaxis)
         ax2.axvline(1.0, color="black", linestyle="--", linewidth=1)
@@ -276,9 +286,9 @@ def plot_image_sizes(build: Build, save: str | Path | None = None) -> Figure:
         _empty(ax2, "image sizes")
     ax1.set_xlabel("original width (px)")
     ax1.set_ylabel("original height (px)")
-    ax1.set_title("Original image size")
+    ax1.set_title(f"Original image size ({len(s):,} distinct images)")
     ax2.set_xlabel("aspect ratio (width / height, log scale; dashed: square)")
-    ax2.set_ylabel("pairs" if build.kind == PAIRS else "images")
+    ax2.set_ylabel("images")
     ax2.set_title("Aspect ratio of the original images")
     return _finish(fig, save)
 
@@ -351,25 +361,37 @@ def plot_tokens_per_document(build: Build, save: str | Path | None = None) -> Fi
 
 
 def plot_dedup(build: Build, save: str | Path | None = None) -> Figure:
-    """What each dedup stage removed: input vs kept, with the removed share."""
+    """What each dedup stage removed, as a share of what entered it, stacked by reason.
+
+    Shares rather than counts, so that document-level and node-level stages share one axis.
+    """
     t = dedup_table(build)
-    fig = Figure(figsize=(8, 4))
+    unit = "pairs" if build.kind == PAIRS else "documents"
+    fig = Figure(figsize=(9, max(3.2, 0.8 * len(t) + 1.8)))
     ax = fig.subplots()
     if len(t):
-        x = np.arange(len(t))
-        ax.bar(x - 0.2, t["input"], width=0.4, color=_COLOURS["paper"], label="entered")
-        ax.bar(x + 0.2, t["kept"], width=0.4, color=_COLOURS["build"], label="kept")
-        for xi, (k, share, reasons) in enumerate(zip(t["kept"], t["removed_share"], t["reasons"])):
-            ax.text(xi + 0.2, k, f"-{100 * share:.0f}%", ha="center", va="bottom", fontsize=9)
-        ax.set_xticks(x, [f"{s}\n{textwrap.shorten(r, 40) if r else 'nothing removed'}"
-                          for s, r in zip(t["stage"], t["reasons"])], fontsize=8)
-        ax.set_ylim(0, max(t["input"].max(), 1) * 1.2)
-        _int_axis(ax.yaxis)
-        ax.legend(fontsize=8)
+        y = np.arange(len(t))
+        reasons = sorted({r for st in t["stage"] for r in (build.counters.total(st).dropped
+                                                          + build.counters.total(st).failed)})
+        cm = _cmap(len(reasons))
+        left = np.zeros(len(t))
+        for i, reason in enumerate(reasons):
+            vals = np.array([100 * (build.counters.total(st).dropped + build.counters.total(st).failed)[reason]
+                             / max(build.counters.total(st).input, 1) for st in t["stage"]])
+            ax.barh(y, vals, left=left, color=cm[i], label=reason)
+            left += vals
+        for yi, (removed, n_in) in enumerate(zip(t["removed"], t["input"])):
+            ax.text(left[yi], yi, f" {removed:,} of {n_in:,} removed", va="center", fontsize=9)
+        what = {st: ("paragraphs/images" if st.endswith("_nodes") else unit) for st in t["stage"]}
+        ax.set_yticks(y, [f"{st}\n({what[st]})" for st in t["stage"]])
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(left.max() * 1.5, 1))
+        if reasons:
+            ax.legend(fontsize=8, loc="lower right", title="reason", title_fontsize=8)
     else:
         _empty(ax, "dedup stages")
-    ax.set_ylabel("records")
-    ax.set_title("Dedup effects: records entering and kept per dedup stage")
+    ax.set_xlabel("removed (% of records entering the stage)")
+    ax.set_title("Dedup effects: share removed per dedup stage, by reason")
     return _finish(fig, save)
 
 
@@ -399,8 +421,9 @@ def plots_for(build: Build) -> dict[str, Callable[..., Figure]]:
     return PAIR_PLOTS if build.kind == PAIRS else INTERLEAVED_PLOTS
 
 
-def save_all_plots(build: Build, out_dir: str | Path | None = None) -> dict[str, Path]:
+def save_all_plots(build: Build | str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
     """Write every plot of the build's kind as ``<name>.png`` (default ``BUILD/stats/plots``)."""
+    build = as_build(build)
     out = Path(out_dir) if out_dir is not None else build.root / "stats" / "plots"
     out.mkdir(parents=True, exist_ok=True)
     written = {}

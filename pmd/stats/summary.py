@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pmd.stats.load import INTERLEAVED, PAIRS, Build
+from pmd.stats.load import INTERLEAVED, PAIRS, Build, as_build
 
 TOTAL = "TOTAL"
 SOURCE_COLUMNS = ["source", "records_in", "kept", "dropped", "failed", "images", "unique_images",
@@ -188,8 +189,12 @@ def _fmt(df: pd.DataFrame) -> str:
     return df.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.2f}")
 
 
-def format_summary(build: Build) -> str:
-    """The text ``pmd stats`` prints: header, per-source table, stages, reasons (and documents)."""
+def format_summary(build: Build | str | Path) -> str:
+    """The text ``pmd stats`` prints: header, per-source table, stages, reasons (and documents).
+
+    Takes a loaded ``Build`` or a build directory.
+    """
+    build = as_build(build)
     m = build.manifest
     lines = [f"Build {build.root}",
              f"kind {build.kind}, {len(m.get('shards', []))} shards, {m.get('total_samples', '?')} samples, "
@@ -215,8 +220,9 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def summary_dict(build: Build) -> dict[str, Any]:
+def summary_dict(build: Build | str | Path) -> dict[str, Any]:
     """The same content as ``format_summary`` as JSON-ready data (``pmd stats --json``)."""
+    build = as_build(build)
     def records(df: pd.DataFrame) -> list[dict[str, Any]]:
         return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
 

@@ -73,8 +73,12 @@ class LanguageIdentifier:
         empty texts get fastText's answer for an empty line, so outputs stay aligned with inputs."""
         if not texts:
             return []
-        lines = [(t.replace("\n", " ").replace("\r", " ") if ("\n" in t or "\r" in t) else t) + "\n"
-                 for t in texts]
+        blob = "".join(texts)  # one C-level scan instead of two per text
+        if "\n" in blob or "\r" in blob:
+            lines = [(t.replace("\n", " ").replace("\r", " ") if ("\n" in t or "\r" in t) else t) + "\n"
+                     for t in texts]
+        else:
+            lines = [t + "\n" for t in texts]
         labels, probs = self._f.multilinePredict(lines, 1, 0.0, "replace")
         cut = len(_LABEL_PREFIX)
         # fastText's softmax can return 1.0000100 for a sure text: clamp into [0, 1]

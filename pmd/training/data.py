@@ -188,7 +188,9 @@ class Collator:
         self.vocab_size = model.vocab_size
         self.mask_id = tokenizer.token_to_id("[MASK]")
         self.special = np.zeros(max(model.vocab_size, tokenizer.get_vocab_size()), dtype=bool)
-        self.special[[tokenizer.token_to_id(t) for t in SPECIAL_TOKENS]] = True
+        for t in (*SPECIAL_TOKENS, "<image>", "<EOC>"):  # the loaders' tokenizer adds the last two
+            if tokenizer.token_to_id(t) is not None:
+                self.special[tokenizer.token_to_id(t)] = True
         self.slots = mlm_slots(self.max_len, masking.mlm_probability)
         if tokenizer.get_vocab_size() > model.vocab_size:
             raise UserError(f"tokenizer has {tokenizer.get_vocab_size()} tokens > model.vocab_size {model.vocab_size}")

@@ -67,7 +67,7 @@ def mlm_slots(max_len: int, probability: float) -> int:
 def mask_tokens(ids: np.ndarray, attn: np.ndarray, special: np.ndarray, mask_id: int, vocab_size: int,
                 rng: np.random.Generator, probability: float = 0.15, mask_prob: float = 0.8,
                 random_prob: float = 0.1, slots: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """BERT MLM on one caption: ``round(probability x eligible)`` (≥ 1) tokens are selected; of those
+    """BERT MLM on one caption: ``probability x eligible`` tokens (stochastically rounded) are selected; of those
     80 % become [MASK], 10 % a random non-special token, 10 % stay. Returns
     (masked ids, positions (slots,), labels (slots,) with −1 for unused slots)."""
     slots = slots or mlm_slots(len(ids), probability)
@@ -77,7 +77,10 @@ def mask_tokens(ids: np.ndarray, attn: np.ndarray, special: np.ndarray, mask_id:
     labels = np.full(slots, -1, dtype=np.int64)
     if len(eligible) == 0:
         return out, pos, labels
-    k = min(slots, max(1, int(round(probability * len(eligible)))))
+    expected = probability * len(eligible)
+    k = min(slots, int(expected) + int(rng.random() < expected - int(expected)))  # stochastic rounding: mean p·n
+    if k == 0:
+        return out, pos, labels
     chosen = np.sort(rng.choice(eligible, size=k, replace=False))
     pos[:k], labels[:k] = chosen, ids[chosen]
     u = rng.random(k)

@@ -50,7 +50,7 @@ def split_build(build_dir: str | Path, holdout_shards: int = 1, min_holdout: int
     if len(all_samples) < 2 * min_holdout:
         raise UserError(f"{build_dir}: {len(all_samples)} pairs are too few to validate (need ≥ {2 * min_holdout})")
     held = [s for shard in per_shard[len(per_shard) - holdout_shards:] for s in shard] if len(per_shard) > holdout_shards else []
-    if len(held) >= min_holdout and len(all_samples) - len(held) >= len(held):
+    if len(held) >= min_holdout and len(all_samples) - len(held) >= 2 * len(held):
         how = f"held out the last {holdout_shards} of {len(per_shard)} shards"
     else:
         groups = sorted({_image_hash(s) for s in all_samples})

@@ -1,0 +1,187 @@
+"""Pure parts of the PMD build (no Spark): config, filters, dedup winners, reconciliation, shard rows."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pmd.build.config import BuildConfig, SourceConfig, load_build_config, resolve_path, stage_fingerprint
+from pmd.build.counting import book_from_outcomes, check_books
+from pmd.build.dedup import coco_id_of, dedup_key, mark_leaks, normalise_caption, pick_winners
+from pmd.build.download import fetch_key, url_requests
+from pmd.build.filtering import filter_rows, source_filters
+from pmd.build.ingest import parse_unit, resolve_options
+from pmd.build.outcomes import PAIR_OUTCOME_SCHEMA, kept_row, to_batch
+from pmd.build.shards import SIDE_SCHEMA, sample_json, sample_members, sidecar_row
+from pmd.build.stats import merge_parts, ordered_counters
+from pmd.config import ConfigError
+from pmd.counters import CounterBook, ReconciliationError
+from pmd.records import Crop, ImageRef, PairRecord
+
+
+def _row(source="conceptual_captions", text="a red square on a grey background", url="http://x.test/a.jpg", **kw):
+    rec = PairRecord(source, text, ImageRef(url=url), {"k": 1}, input_file="f.tsv", input_line=3)
+    return {**kept_row(rec), **kw}
+
+
+class FakeIdentifier:
+    def __init__(self, labels):
+        self.labels = labels
+
+    def predict(self, texts):
+        return [self.labels.get(t, ("en", 0.9)) for t in texts]
+
+
+def test_sample_config_loads_and_rejects_unknown_keys():
+    cfg = load_build_config("pmd_sample")
+    assert cfg.spark.master == "local[2]"
+    assert cfg.download["allow_loopback"] is True
+    assert cfg.sources["conceptual_captions"].languages == ["en"]
+    with pytest.raises(ConfigError, match="shard.samples_per_shardd"):
+        load_build_config({"shard": {"samples_per_shardd": 3}})
+
+
+def test_stage_fingerprint_changes_only_downstream():
+    a = BuildConfig(sources={"coco": SourceConfig(paths=["x"])})
+    b = load_build_config({"sources": {"coco": {"paths": ["x"]}}, "shard": {"samples_per_shard": 7}})
+    assert stage_fingerprint(a, "download") == stage_fingerprint(b, "download")
+    assert stage_fingerprint(a, "shard") != stage_fingerprint(b, "shard")
+    c = load_build_config({"sources": {"coco": {"paths": ["y"]}}})
+    assert stage_fingerprint(a, "ingest") != stage_fingerprint(c, "ingest")
+
+
+def test_priority_lists_configured_sources_first():
+    cfg = load_build_config({"sources": {"a": {"paths": []}, "b": {"paths": []}, "c": {"paths": []}},
+                             "dedup": {"source_priority": ["c"]}})
+    assert cfg.priority() == {"c": 0, "a": 1, "b": 2}
+
+
+def test_resolve_path_and_options(tmp_path):
+    (tmp_path / "karp.json").write_text("{}")
+    assert resolve_path("a/b.tsv", "/data") == "/data/a/b.tsv"
+    assert resolve_path("s3://bucket/x", "/data") == "s3://bucket/x"
+    assert resolve_path("x.tsv", "s3://bucket/in") == "s3://bucket/in/x.tsv"
+    opts = resolve_options({"karpathy": "karp.json", "image_root": "imgs.zip", "split": "train"}, str(tmp_path))
+    assert opts == {"karpathy": str(tmp_path / "karp.json"), "image_root": "imgs.zip", "split": "train"}
+
+
+def test_filter_rows_reasons_per_source():
+    chains = {"conceptual_captions": source_filters(SourceConfig(paths=[], languages=["en"], min_lang_score=0.5,
+                                                                 min_words=3, max_words=6)),
+              "coco": source_filters(SourceConfig(paths=[]))}
+    ident = FakeIdentifier({"une image rouge sur fond gris": ("fr", 0.9), "a red square maybe": ("en", 0.3)})
+    rows = [_row(text="a red square on grey"), _row(text="une image rouge sur fond gris"),
+            _row(text="a red square maybe"), _row(text="red square"),
+            _row(text="one two three four five six seven"), _row(source="coco", text="une image rouge sur fond gris"),
+            _row(source="yfcc100m")]
+    out = filter_rows(rows, chains, ident)
+    assert [(r["outcome"], r["reason"]) for r in out] == [
+        ("kept", None), ("dropped", "not_english"), ("dropped", "low_language_score"),
+        ("dropped", "too_few_words"), ("dropped", "too_many_words"), ("kept", None),
+        ("dropped", "source_not_configured")]
+    assert out[1]["lang"] == "fr" and out[5]["lang"] == "fr"  # annotated even when not checked
+
+
+def test_mark_leaks_and_dedup_keys():
+    rows = [_row(source="visual_genome", meta=json.dumps({"coco_id": 42})),
+            _row(source="localized_narratives__coco", meta=json.dumps({"image_id": "7"})),
+            _row(source="visual_genome", meta=json.dumps({"coco_id": None}))]
+    out = list(mark_leaks(rows, frozenset({42, 7}), frozenset({"visual_genome", "localized_narratives__coco"}),
+                          {"visual_genome": 0}))
+    assert [r["reason"] for r in out] == ["karpathy_eval_leak", "karpathy_eval_leak", None]
+    assert [r["priority"] for r in out] == [0, 1, 0]
+    assert coco_id_of("visual_genome", {"coco_id": "12"}) == 12
+    assert normalise_caption("  A  Red\tSquare ") == "a red square"
+    assert dedup_key(_row(text="A red  square")) == dedup_key(_row(text="a red square"))
+
+
+def test_pick_winners_is_priority_then_id():
+    rows = [{"dedup_key": "k", "priority": 1, "id": "aa"}, {"dedup_key": "k", "priority": 0, "id": "ff"},
+            {"dedup_key": "k", "priority": 0, "id": "bb"}, {"dedup_key": "j", "priority": 5, "id": "cc"}]
+    assert pick_winners(rows) == {"k": "bb", "j": "cc"}
+
+
+def test_url_requests_fetch_crops_uncropped_once():
+    crop = Crop(1, 2, 30, 40)
+    a = ImageRef(url="http://x.test/1.jpg")
+    b = ImageRef(url="http://x.test/2.jpg", crop=crop)
+    c = ImageRef(url="http://x.test/2.jpg", crop=Crop(5, 5, 10, 10))
+    rows = []
+    for ref in (a, b, c):
+        cr = ref.crop
+        rows.append({"image_key": ref.key(), "image_url": ref.url, "image_path": None,
+                     "crop_x": cr.x if cr else None, "crop_y": cr.y if cr else None,
+                     "crop_width": cr.width if cr else None, "crop_height": cr.height if cr else None})
+    req, crops = url_requests(pa.Table.from_pylist(rows))
+    assert sorted(req.column("image_key").to_pylist()) == sorted([a.key(), fetch_key("http://x.test/2.jpg")])
+    assert crops.column("image_key").to_pylist() == [b.key(), c.key()]
+    assert set(crops.column("fetch_key").to_pylist()) == {ImageRef(url="http://x.test/2.jpg").key()}
+
+
+def test_reconciliation_names_stage_and_source():
+    ok = book_from_outcomes("filter", [("coco", "kept", None, 3), ("coco", "dropped", "too_few_words", 1)], {"coco": 4})
+    ok.check_reconciled()
+    bad = book_from_outcomes("download", [("sbu_captions", "kept", None, 3)], {"sbu_captions": 5})
+    with pytest.raises(ReconciliationError, match="'download' source 'sbu_captions'"):
+        bad.check_reconciled()
+    book = CounterBook()
+    book = book.merge(book_from_outcomes("ingest", [("coco", "kept", None, 4)], None))
+    book = book.merge(book_from_outcomes("filter", [("coco", "kept", None, 3)], {"coco": 3}))
+    with pytest.raises(ReconciliationError, match="ingest kept 4 but filter took in 3"):
+        check_books(book, ["ingest", "filter"])
+
+
+def test_ordered_counters_follow_pipeline_order():
+    book = CounterBook()
+    for stage in ("shard", "ingest", "dedup_images", "filter"):
+        book = book.merge(book_from_outcomes(stage, [("coco", "kept", None, 1)], None))
+    assert [c["stage"] for c in ordered_counters(book)] == ["ingest", "filter", "dedup_images", "shard"]
+
+
+def test_parser_crash_becomes_one_failed_row(monkeypatch):
+    from pmd.sources import registry
+
+    class Boom:
+        def parse(self, unit, options):
+            yield PairRecord("coco", "a cat on a mat", ImageRef(path="a.jpg"), input_file="f", input_line=1)
+            raise RuntimeError("bad parser")
+
+    monkeypatch.setitem(registry.SOURCES, "coco", Boom())
+    rows = list(parse_unit("coco", type("U", (), {"path": "f"})(), {}))
+    assert [r["outcome"] for r in rows] == ["kept", "failed"]
+    assert rows[1]["reason"] == "parser_crash" and rows[1]["input_line"] == 1 and "bad parser" in rows[1]["message"]
+
+
+def test_sample_members_and_sidecar_row():
+    rec = PairRecord("visual_genome", "a red square", ImageRef(path="vg.zip::VG_100K/1.jpg", crop=Crop(1, 2, 3, 4)),
+                     {"region_id": 9})
+    row = {**kept_row(rec), "width": 3, "height": 4, "original_width": 10, "original_height": 10,
+           "sha256": "ab", "jpg": b"\xff\xd8jpeg"}
+    j = sample_json(row)
+    assert j["crop"] == {"x": 1, "y": 2, "width": 3, "height": 4} and "image_url" not in j
+    assert j["meta"] == {"region_id": 9} and j["image_path"] == "vg.zip::VG_100K/1.jpg"
+    m = sample_members(row)
+    assert m["jpg"] == b"\xff\xd8jpeg" and m["txt"] == b"a red square"
+    assert json.loads(m["json"])["id"] == rec.id
+    side = pa.Table.from_pylist([sidecar_row(row, "shards/pairs-000000.tar")], schema=SIDE_SCHEMA)
+    assert side.column("key").to_pylist() == [rec.id] and side.column("crop").to_pylist()[0]["height"] == 4
+
+
+def test_merge_parts_keeps_order(tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i in range(3):
+        pq.write_table(pa.table({"x": [i * 10, i * 10 + 1]}), parts / f"part-0000{i}-abc.snappy.parquet")
+    (parts / "_SUCCESS").write_text("")
+    merge_parts(str(parts), str(tmp_path / "one.parquet"))
+    assert pq.read_table(tmp_path / "one.parquet").column("x").to_pylist() == [0, 1, 10, 11, 20, 21]
+
+
+def test_outcome_batch_has_every_column():
+    b = to_batch([_row()], PAIR_OUTCOME_SCHEMA)
+    assert b.schema == PAIR_OUTCOME_SCHEMA and b.num_rows == 1
+    assert pickle.loads(pickle.dumps(b.to_pylist()))[0]["outcome"] == "kept"
