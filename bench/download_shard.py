@@ -93,7 +93,8 @@ def run_pmd(spark, requests, out: Path, cfg, shard_size: int) -> tuple[float, di
                 yield k, {"jpg": jpgs[i].as_py(), "json": json.dumps(meta, sort_keys=True).encode()}
         infos.append(write_tar_shard(out / "shards" / f"{shard_name('images', si)}.tar", samples()))
     wall = time.perf_counter() - t0
-    return wall, {"success": res.n_success, "failed": res.n_failed, "shards": len(infos)}
+    return wall, {"success": res.n_success, "failed": res.n_failed, "shards": len(infos),
+                  "pmd_phases_s": {**res.timings, "shard_s": round(wall - sum(res.timings.values()), 3)}}
 
 
 def main() -> None:

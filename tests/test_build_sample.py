@@ -80,6 +80,7 @@ def test_stats_files_follow_the_contract(sample_build):
     assert rejects.num_rows == not_kept
     summary = json.loads((stats / "summary.json").read_text())
     assert summary["total_pairs"] == samples.num_rows and summary["wall_seconds"] > 0
+    assert all(r["caption_words"] == len(r["text"].split()) for r in samples.to_pylist())
     try:
         import pmd.stats.card  # noqa: F401
     except ImportError:

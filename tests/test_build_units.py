@@ -185,3 +185,14 @@ def test_outcome_batch_has_every_column():
     b = to_batch([_row()], PAIR_OUTCOME_SCHEMA)
     assert b.schema == PAIR_OUTCOME_SCHEMA and b.num_rows == 1
     assert pickle.loads(pickle.dumps(b.to_pylist()))[0]["outcome"] == "kept"
+
+
+def test_cluster_example_config_is_valid():
+    from pmd.build.download import download_config
+    from pmd.sources.registry import get_source
+
+    cfg = load_build_config("pmd_cluster_example")
+    assert cfg.spark.master is None and cfg.base_dir.startswith("s3://")
+    assert download_config(cfg).allow_loopback is False
+    for name, s in cfg.sources.items():
+        get_source(name).resolve_options(s.options)

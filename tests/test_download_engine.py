@@ -31,7 +31,7 @@ def _jpg(w, h, color):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from pmd.sample.server import ImageServer
+    from pmd.sample.server import FaultConfig, ImageServer
 
     root = tmp_path_factory.mktemp("www")
     for i in range(16):
@@ -39,7 +39,7 @@ def served(tmp_path_factory):
     (root / "small.jpg").write_bytes(_jpg(200, 150, (10, 20, 30)))
     (root / "tall.jpg").write_bytes(_jpg(300, 600, (200, 20, 30)))
     (root / "notes.jpg").write_bytes(b"plain text, not an image")
-    with ImageServer(root) as server:
+    with ImageServer(root, faults=FaultConfig(slow_seconds=8.0)) as server:  # /fault/slow/ sleeps 8 s
         yield server
 
 
@@ -104,7 +104,7 @@ EXPECTED_ERRORS = {
 @pytest.mark.slow
 @pytest.mark.spark
 def test_download_urls_end_to_end(spark, served, redirector, tmp_path):
-    cfg = DownloadConfig(allow_loopback=True, samples_per_shard=10, thread_count=4, retries=0, timeout=2,
+    cfg = DownloadConfig(allow_loopback=True, samples_per_shard=10, thread_count=4, retries=0, timeout=5,
                          keep_raw=True)
     redirect_base, agents = redirector
     req = _requests(served.base_url, redirect_base)
@@ -185,20 +185,31 @@ def test_conflicting_request_is_a_user_error(tmp_path):
 
 
 def test_unfinished_raw_shards_become_missing(tmp_path):
+    from pmd.shard.tar_writer import write_tar_shard
+
     raw = tmp_path / "_img2dataset"
     raw.mkdir()
     jpg = _jpg(300, 256, (1, 2, 3))
-    cols = {"image_key": ["0", "1"], "url": ["http://h/a.jpg", "http://h/b.jpg"], "key": ["0", "1"],
+    # img2dataset's WebDataset output: metadata Parquet (all rows) + tar (successful images) + stats
+    cols = {"image_key": ["0", "1"], "url": ["http://h/a.jpg", "http://h/b.jpg"], "key": ["000000000", "000000001"],
             "status": ["success", "failed_to_download"], "error_message": [None, "HTTP Error 410: Gone"],
             "width": [300, None], "height": [256, None], "original_width": [300, None],
-            "original_height": [256, None], "jpg": [jpg, None]}
+            "original_height": [256, None]}
     pq.write_table(pa.table(cols), raw / "00000.parquet")
+    write_tar_shard(raw / "00000.tar", [("000000000", {"jpg": jpg, "json": b"{}"})])
     (raw / "00000_stats.json").write_text("{}")
-    pq.write_table(pa.table({**cols, "url": ["http://h/c.jpg", "http://h/d.jpg"]}), raw / "00001.parquet")  # no stats
-    url_keys = {"http://h/a.jpg": ["0a", "0b"], "http://h/b.jpg": ["0c"], "http://h/c.jpg": ["0d"]}
+    pq.write_table(pa.table({**cols, "url": ["http://h/c.jpg", "http://h/d.jpg"], "key": ["000010000", "000010001"]}),
+                   raw / "00001.parquet")  # no stats: unfinished
+    pq.write_table(pa.table({**cols, "url": ["http://h/e.jpg", "http://h/f.jpg"], "key": ["000020000", "000020001"]}),
+                   raw / "00002.parquet")  # finished, but its tar lost the image
+    write_tar_shard(raw / "00002.tar", [("000020009", {"jpg": jpg})])
+    (raw / "00002_stats.json").write_text("{}")
+    url_keys = {"http://h/a.jpg": ["0a", "0b"], "http://h/b.jpg": ["0c"], "http://h/c.jpg": ["0d"],
+                "http://h/e.jpg": ["0e"]}
     results = _normalise(raw, url_keys, tmp_path / "images.parquet")
-    assert set(results) == {"http://h/a.jpg", "http://h/b.jpg"}  # c.jpg's shard never finished
+    assert set(results) == {"http://h/a.jpg", "http://h/b.jpg", "http://h/e.jpg"}  # c.jpg's shard never finished
     assert results["http://h/b.jpg"]["error"] == "http_410"
+    assert results["http://h/e.jpg"]["error"] == "download_error"
     images = pq.read_table(tmp_path / "images.parquet").to_pylist()
     assert [r["image_key"] for r in images] == ["0a", "0b"] and images[0]["jpg"] == jpg
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from pmd.counters import CounterBook
 
-pytestmark = [pytest.mark.spark]
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import json
 import re
 from collections import Counter
 
-import pytest
 
 from pmd.interleaved.extract import decode_html, extract_document, parse_srcset, resolve_url
 
@@ -85,6 +84,9 @@ def test_charset_header_meta_and_fallback():
     assert text == "<p>naïve</p>" and enc == "utf-8"
     text, enc = decode_html("<p>naïve</p>".encode("latin-1"), "no-such-charset")
     assert text == "<p>naïve</p>" and enc == "cp1252"  # bad declaration, invalid UTF-8: cp1252 never fails
+    page = f"<html><body><article><p>Grüße: {PARA}</p></article></body></html>"
+    for data in (page.encode("utf-16"), b"\xef\xbb\xbf" + page.encode("utf-8")):  # byte-order marks win
+        assert extract_document(data, "https://x.org/").texts == [f"Grüße: {PARA}"]
 
 
 def test_empty_and_garbage_input_give_empty_documents():

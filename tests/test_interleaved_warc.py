@@ -95,3 +95,28 @@ def test_sample_warcs_records_and_damaged_file(sample_dir):
     assert pages == dmg["complete_page_urls"]
     fails = [r for r in recs if isinstance(r, Failure)]
     assert len(fails) == 1 and fails[0].error == "warc_truncated"
+
+
+def test_partition_function_round_trip_without_spark(sample_dir):
+    """The mapInArrow body over the sample's two WARCs: documents, reject rows and counters come back."""
+    import pyarrow as pa
+
+    from pmd.interleaved.run import sample_config
+    from pmd.interleaved.stages import UNIT_SCHEMA, expand_inputs, process_batches, split_rows
+
+    cfg = sample_config(sample_dir / "sample.json")
+    units = expand_inputs(cfg.inputs, sample_dir)
+    assert [u.name for u in units] == ["warc/sample.warc.gz", "warc/damaged.warc.gz"]
+    table = pa.table({"path": [u.path for u in units], "offset": [None] * 2, "length": [None] * 2,
+                      "name": [u.name for u in units]}, schema=UNIT_SCHEMA)
+    out = pa.Table.from_batches(list(process_batches(iter(table.to_batches()), cfg)))
+    docs, rejects, book = split_rows(out)
+    book.check_reconciled()
+    book.check_chain("read", "extract")
+    book.check_chain("extract", "filter")
+    assert book.get("filter").kept == len(docs) > 20
+    assert book.get("read").failed == {"warc_truncated": 1}
+    kinds = Counter((r["stage"], r["reason"]) for r in rejects)
+    assert kinds[("filter", "doc_language")] == book.get("filter").dropped["doc_language"]
+    assert kinds[("filter_nodes", "image_url_banned")] == book.get("filter_nodes").dropped["image_url_banned"]
+    assert all(d.general_metadata["warc_filename"].startswith("warc/") for d in docs)

@@ -173,3 +173,12 @@ def test_tar_reader_matches_tarfile(tmp_path, fmt):
     (tmp_path / "bad.tar").write_bytes(bytes(data))
     with pytest.raises(TarFormatError):
         list(iter_tar(str(tmp_path / "bad.tar")))
+
+
+def test_loaders_do_not_import_pyspark():
+    import subprocess
+    import sys
+
+    code = "import sys, pmd.loaders; print('pyspark' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -92,3 +92,12 @@ def test_counters_as_list_and_config_dataclass(tmp_path):
     assert m["total_samples"] == 0 and m["counters"] == [{"stage": "x"}]
     assert m["config"]["image_size"] == 256 and m["config"]["max_aspect_ratio"] == "inf"
     assert set(versions()) >= {"python", "pmd", "pyspark", "pyarrow", "img2dataset", "webdataset", "pillow"}
+
+
+def test_paths_relative_to_cwd_are_rebased(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    info = write_tar_shard("build/shards/pairs-000000.tar", [("00aa", {"txt": b"x"})])
+    assert info.path == "build/shards/pairs-000000.tar"
+    write_manifest(tmp_path / "build", "pmd-pairs", [info], {}, [])
+    assert read_manifest(tmp_path / "build")["shards"][0]["path"] == "shards/pairs-000000.tar"
+    assert verify_manifest("build") == []

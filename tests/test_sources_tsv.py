@@ -239,3 +239,18 @@ def test_fsspec_url_inputs_split_and_parse():
     assert [o.input_line for o in outs] == list(range(1, 301))
     assert outs[-1].text == "caption number 300" and outs[-1].input_file == "memory://pmd-test/cc12m.tsv"
     fs.rm("/pmd-test", recursive=True)
+
+
+def test_yfcc_webscope_bz2_shard_is_one_unit(tmp_path):
+    import bz2
+
+    cols = yfcc_row(EN_TITLE, EN_LONG).split("\t")
+    row23 = "\t".join(cols[1:2] + cols[3:])
+    f = tmp_path / "yfcc100m_dataset-0.bz2"
+    f.write_bytes(bz2.compress((row23 + "\n" + row23 + "\n").encode()))
+    src = get_source("yfcc100m")
+    units = src.units([str(tmp_path)], {}, target_bytes=10)
+    assert len(units) == 1 and units[0].end is None
+    outs = list(src.parse(units[0]))
+    assert [o.input_line for o in outs] == [1, 2] and all(isinstance(o, PairRecord) for o in outs)
+    assert outs[0].text == "View of the old pier at sunset, taken from the beach."

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pmd.text.normalize import (ascii_only, clean_caption, clean_yfcc_text, collapse_whitespace, nfc,
-                                replace_newlines, strip_html, unescape_html, url_decode, word_count)
+from pmd.text.normalize import (ascii_only, clean_caption, clean_yfcc_text, clean_yfcc_texts,
+                                collapse_whitespace, nfc, replace_newlines, strip_html, unescape_html,
+                                url_decode, word_count)
 
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
 markup = st.text(alphabet=st.sampled_from(list("ab <>/&;#x%2C+\n\t\u00e9\u0301")), max_size=60)
@@ -111,3 +112,19 @@ def test_clean_yfcc_text_output_is_clean(text):
     assert "  " not in out and out == out.strip()
     assert "\n" not in out
     assert collapse_whitespace(out) == out
+
+
+yfcc_raw = st.text(alphabet=st.sampled_from(list("ab+%2C3E9AF5<>/&;#x\\ \u00e9\x1f")), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(yfcc_raw, max_size=8))
+def test_batch_yfcc_cleaning_equals_per_text(texts):
+    assert clean_yfcc_texts(texts) == [clean_yfcc_text(t) for t in texts]
+
+
+def test_batch_yfcc_cleaning_on_real_rows(shared_data):
+    lines = (shared_data / "sources" / "yfcc100m" / "yfcc100m_dataset-head200.tsv").read_text().splitlines()
+    raw = [c for line in lines for c in line.split("\t")[8:10]]
+    assert len(raw) == 400
+    assert clean_yfcc_texts(raw) == [clean_yfcc_text(t) for t in raw]

@@ -2,7 +2,8 @@
 
 ``download_urls`` is the one entry point: it checks every URL with the guard (refused URLs never
 reach img2dataset), downloads each distinct URL once with ``img2dataset.download`` (pyspark
-distributor, parquet output), then turns img2dataset's shards into two Parquet files:
+distributor, WebDataset output: exactly the work of a plain img2dataset run, whose tars stream
+cheaply back into the driver), then turns img2dataset's shards into two Parquet files:
 
 * ``status.parquet`` (``schemas/download_status.json``): exactly one row per requested image key,
   ``success`` or ``failed`` with a stable error class (``pmd.download.errors``);
@@ -40,7 +41,9 @@ import logging
 import math
 import os
 import shutil
+import tarfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -144,6 +147,7 @@ class DownloadResult:
     n_failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     resumed: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (guard, img2dataset, normalise)
 
     @property
     def n_downloaded(self) -> int:
@@ -347,7 +351,7 @@ def _run_img2dataset(spark: Any, urls: list[str], out: Path, cfg: DownloadConfig
     _activate_session(spark)
     with _patched_img2dataset(cfg.policy, cfg.user_agent) as i2d_main, contextlib.redirect_stdout(_LogWriter()):
         i2d_main.download(
-            url_list=str(url_file), output_folder=str(raw), input_format="parquet", output_format="parquet",
+            url_list=str(url_file), output_folder=str(raw), input_format="parquet", output_format="webdataset",
             url_col="url", save_additional_columns=["image_key"], distributor="pyspark",
             image_size=cfg.image_size, resize_mode=cfg.resize_mode, resize_only_if_bigger=cfg.resize_only_if_bigger,
             encode_format=cfg.encode_format, encode_quality=cfg.encode_quality, timeout=cfg.timeout,
@@ -362,7 +366,7 @@ def _run_img2dataset(spark: Any, urls: list[str], out: Path, cfg: DownloadConfig
 
 
 def finished_raw_shards(raw: Path) -> list[Path]:
-    """img2dataset parquet shards whose ``_stats.json`` exists (the stats are written after the data)."""
+    """img2dataset metadata Parquet files whose ``_stats.json`` exists (stats are written after the data)."""
     out = []
     for p in sorted(raw.glob("*.parquet")):
         if (raw / f"{p.stem}_stats.json").exists():
@@ -372,38 +376,55 @@ def finished_raw_shards(raw: Path) -> list[Path]:
     return out
 
 
-def _normalise(raw: Path | None, url_keys: dict[str, list[str]], images_path: Path) -> dict[str, dict[str, Any]]:
-    """Write images.parquet from img2dataset's shards; return url → status fields."""
+def _tar_images(tar_path: Path, ext: str) -> dict[str, bytes]:
+    """img2dataset key → image bytes of one of its WebDataset tars (streamed, no index)."""
+    found: dict[str, bytes] = {}
+    if not tar_path.exists():
+        return found
+    with tarfile.open(tar_path, mode="r|") as tar:
+        for ti in tar:
+            key, _, member_ext = ti.name.partition(".")
+            if ti.isfile() and member_ext == ext:
+                f = tar.extractfile(ti)
+                if f is not None:
+                    found[key] = f.read()
+    return found
+
+
+_META_COLS = ["url", "key", "status", "error_message", "width", "height", "original_width", "original_height"]
+
+
+def _normalise(raw: Path | None, url_keys: dict[str, list[str]], images_path: Path,
+               ext: str = "jpg") -> dict[str, dict[str, Any]]:
+    """Write images.parquet from img2dataset's shards (metadata Parquet + WebDataset tar); return
+    url → status fields. Rows of unfinished shards are ignored (their keys become missing)."""
     results: dict[str, dict[str, Any]] = {}
     tmp = Path(f"{images_path}.tmp-{os.getpid()}")
     writer = pq.ParquetWriter(tmp, IMAGES_SCHEMA, compression="none")  # JPEG bytes do not compress
     try:
-        for shard in (finished_raw_shards(raw) if raw is not None else []):
-            pf = pq.ParquetFile(shard)
-            cols = ["url", "status", "error_message", "width", "height", "original_width", "original_height", "jpg"]
-            for batch in pf.iter_batches(batch_size=512, columns=cols):
-                d = batch.to_pydict()
-                out: dict[str, list[Any]] = {f.name: [] for f in IMAGES_SCHEMA}
-                for i, url in enumerate(d["url"]):
-                    if url not in url_keys or url in results:
-                        continue
-                    jpg = d["jpg"][i]
-                    if d["status"][i] == "success" and jpg:
-                        sha = hashlib.sha256(jpg).hexdigest()
-                        img = {"width": d["width"][i], "height": d["height"][i],
-                               "original_width": d["original_width"][i],
-                               "original_height": d["original_height"][i], "sha256": sha}
-                        results[url] = {"error": None, "message": None, "img": img}
-                        for key in url_keys[url]:
-                            out["image_key"].append(key)
-                            out["jpg"].append(jpg)
-                            for k, v in img.items():
-                                out[k].append(v)
-                    else:
-                        msg = d["error_message"][i] or d["status"][i] or "no image"
-                        results[url] = {"error": classify_error(msg, d["status"][i]), "message": msg, "img": {}}
-                if out["image_key"]:
-                    writer.write_table(pa.Table.from_pydict(out, schema=IMAGES_SCHEMA))
+        for meta_path in (finished_raw_shards(raw) if raw is not None else []):
+            d = pq.read_table(meta_path, columns=_META_COLS).to_pydict()
+            jpgs = _tar_images(meta_path.with_suffix(".tar"), ext)
+            out: dict[str, list[Any]] = {f.name: [] for f in IMAGES_SCHEMA}
+            for i, url in enumerate(d["url"]):
+                if url not in url_keys or url in results:
+                    continue
+                jpg = jpgs.get(d["key"][i]) if d["status"][i] == "success" else None
+                if jpg:
+                    img = {"width": d["width"][i], "height": d["height"][i], "original_width": d["original_width"][i],
+                           "original_height": d["original_height"][i], "sha256": hashlib.sha256(jpg).hexdigest()}
+                    results[url] = {"error": None, "message": None, "img": img}
+                    for key in url_keys[url]:
+                        out["image_key"].append(key)
+                        out["jpg"].append(jpg)
+                        for k, v in img.items():
+                            out[k].append(v)
+                else:
+                    msg = d["error_message"][i] or ("image missing from the shard tar" if d["status"][i] == "success"
+                                                    else d["status"][i]) or "no image"
+                    results[url] = {"error": classify_error(msg, d["status"][i]), "message": msg, "img": {}}
+            if out["image_key"]:
+                writer.write_table(pa.Table.from_pydict(out, schema=IMAGES_SCHEMA))
         writer.close()
         os.replace(tmp, images_path)
     except BaseException:
@@ -441,6 +462,7 @@ def download_urls(spark: Any, requests: Any, out_dir: str | os.PathLike[str],
             return _result_from_marker(out, marker)
         marker_path.unlink()
 
+    t0 = time.perf_counter()
     distinct = sorted({u for u in pairs.values() if u is not None})
     verdicts = dict(zip(distinct, check_urls(distinct, cfg.policy)))
     allowed = [u for u in distinct if verdicts[u]]
@@ -453,7 +475,9 @@ def download_urls(spark: Any, requests: Any, out_dir: str | os.PathLike[str],
 
     if allowed and spark is None:
         raise ValueError(f"download_urls needs a SparkSession to fetch {len(allowed)} URLs (got None)")
+    t1 = time.perf_counter()
     raw = _run_img2dataset(spark, allowed, out, cfg) if allowed else None
+    t2 = time.perf_counter()
     attempts = 1  # one download run tried each allowed URL (``pmd retry-failed`` adds its own)
     results = _normalise(raw, url_keys, out / IMAGES_FILE)
 
@@ -482,9 +506,12 @@ def download_urls(spark: Any, requests: Any, out_dir: str | os.PathLike[str],
     os.replace(tmp, marker_path)
     if raw is not None and not cfg.keep_raw:
         shutil.rmtree(raw, ignore_errors=True)
-    log.info("download: %d ok, %d failed %s", n_success, len(rows) - n_success, dict(errors.most_common(8)))
+    timings = {"guard_s": round(t1 - t0, 3), "img2dataset_s": round(t2 - t1, 3),
+               "normalise_s": round(time.perf_counter() - t2, 3)}
+    log.info("download: %d ok, %d failed %s; %s", n_success, len(rows) - n_success, dict(errors.most_common(8)),
+             timings)
     return DownloadResult(out / STATUS_FILE, out / IMAGES_FILE, len(rows), n_success, len(rows) - n_success,
-                          marker["errors"], resumed=False)
+                          marker["errors"], resumed=False, timings=timings)
 
 
 def status_counts(status: pa.Table) -> dict[str, int]:

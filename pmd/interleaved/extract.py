@@ -106,6 +106,12 @@ def decode_html(data: bytes | str, charset: str | None = None) -> tuple[str, str
     a wrong or unknown declaration falls back to UTF-8 and then cp1252 (which never fails)."""
     if isinstance(data, str):
         return data, "str"
+    for bom, enc in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):  # a byte-order mark outranks any declaration (WHATWG)
+            try:
+                return data.decode(enc), enc
+            except UnicodeDecodeError:
+                break
     cands: list[str] = []
     if charset:
         cands.append(charset.strip().strip("\"'").lower())
@@ -133,7 +139,7 @@ def to_utf8(data: bytes, charset: str | None = None) -> tuple[bytes, str]:
     if not declared:
         m = _META_CHARSET.search(data[:4096])
         declared = m.group(1).decode("ascii", "replace").lower() if m else ""
-    if not declared or declared in _UTF8:
+    if (not declared or declared in _UTF8) and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         if data.isascii():
             return data, "utf-8"
         try:

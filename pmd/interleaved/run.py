@@ -22,7 +22,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pmd.counters import CounterBook
 from pmd.interleaved.config import InterleavedConfig
 from pmd.interleaved.dedup import dedup_documents
 from pmd.interleaved.images import image_key, join_images
@@ -76,6 +75,16 @@ def build(cfg: InterleavedConfig, out_dir: str | Path, spark: Any = None, root: 
     t0 = time.monotonic()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    done = out / "manifest.json"
+    if done.exists():  # the manifest is written last: its presence means a finished build
+        try:
+            same = json.loads(done.read_text(encoding="utf-8")).get("config") == json.loads(
+                json.dumps(dataclasses.asdict(cfg), default=list))
+        except (OSError, ValueError):
+            same = False
+        if same:
+            log.info("interleaved: %s already holds a finished build of this config; skipping", out)
+            return done
     units = expand_inputs(cfg.inputs, root)
     fcfg = cfg.filters()
     log.info("interleaved: %d WARC unit(s), profile %s", len(units), cfg.profile)
@@ -149,8 +158,8 @@ def sample_config(sample_json: Path, overrides: dict[str, Any] | None = None) ->
                             # the sample's pages draw sentences from a small filler pool, so their
                             # document-level repetition is high by construction
                             "filter_overrides": {"doc_max_word_rep": None, "doc_max_char_rep": None}}
-    for k, v in (overrides or {}).items():
-        data[k] = v
+    for k, v in (overrides or {}).items():  # mappings merge key by key, so a config adds to the sample's
+        data[k] = {**data[k], **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v
     return load(InterleavedConfig, data)
 
 

@@ -152,7 +152,7 @@ def process_batches(batches: Iterator[pa.RecordBatch], cfg: InterleavedConfig) -
     for batch in batches:
         for u in batch.to_pylist():
             docs, rejects, _ = process_unit(WarcUnit(u["path"], u["offset"], u["length"], u["name"]), cfg, fcfg, book)
-            rows = [doc_row(d) for d in docs] + rejects
+            rows = [doc_row(d) for d in docs] + [{**r, "kind": "reject"} for r in rejects]
             if rows:
                 yield pa.RecordBatch.from_pylist([{k: r.get(k) for k in ROW_SCHEMA.names} for r in rows],
                                                  schema=ROW_SCHEMA)
@@ -169,6 +169,8 @@ def split_rows(table: pa.Table) -> tuple[list[InterleavedDocument], list[dict[st
         elif kind == "reject":
             rejects.append({k: r[k] for k in ("stage", "outcome", "reason", "message", "input_file", "input_line", "url",
                                               "image_url")})
-        else:
+        elif kind == "counters":
             book = book.merge(CounterBook.from_list(json.loads(r["message"])))
+        else:
+            raise ValueError(f"unknown row kind {kind!r}")
     return docs, rejects, book

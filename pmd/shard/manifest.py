@@ -56,7 +56,9 @@ def _relative(build_dir: Path, p: str | None) -> str | None:
         return None
     path = Path(p)
     if not path.is_absolute():
-        return path.as_posix()
+        if (build_dir / path).exists() or not path.exists():
+            return path.as_posix()  # already relative to the build directory
+        path = path.resolve()  # relative to the working directory
     try:
         return path.resolve().relative_to(build_dir.resolve()).as_posix()
     except ValueError:

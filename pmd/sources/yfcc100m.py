@@ -17,12 +17,13 @@ seeded), kept as the baseline. ``lang_labels``/``min_lang_score`` set the Englis
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from pmd.errors import UserError
 from pmd.records import ImageRef, PairRecord
 from pmd.sources.base import InputUnit, ParseResult, Source, is_valid_url, iter_line_blocks
-from pmd.text.normalize import clean_yfcc_text
+from pmd.text.normalize import clean_yfcc_texts
 from pmd.verdict import Dropped, Failure
 
 COLUMNS_25 = (
@@ -91,90 +92,86 @@ class Yfcc100m(Source):
 
     def parse_lines(self, lines: Sequence[str], first_line: int, path: str, predict: Callable,
                     opts: Mapping[str, Any]) -> list[ParseResult]:
-        """One outcome per line, in order. The hot loop of a 100M-row file: per-row work is a split,
-        two cheap checks and the text decode; language ID runs as (at most) two batched predictions,
-        descriptions first, then the titles of rows whose description did not qualify."""
+        """One outcome per line, in order — the hot loop of a 100M-row file.
+
+        Lines are grouped by column count (25 or 23); each group is split in one ``split`` of the
+        joined lines and read column-wise (``flat[col::ncols]``), titles and descriptions are
+        cleaned as one batch (``clean_yfcc_texts``), and language ID runs as at most two batched
+        predictions: descriptions first, then the titles of rows whose description did not qualify.
+        """
+        out: list[Any] = [None] * len(lines)
+        tabs = list(map(str.count, lines, repeat("\t")))
+        for ncols in (25, 23):
+            idx = [i for i, c in enumerate(tabs) if c == ncols - 1]
+            if idx:
+                self._columnwise(lines, idx, ncols, out, first_line, path, predict, opts)
+        for i, c in enumerate(tabs):
+            if c != 24 and c != 22:
+                line = lines[i]
+                err = "empty_line" if not line.strip() else "wrong_column_count"
+                out[i] = Failure(err, f"expected 25 (or 23) tab-separated columns, got {c + 1}",
+                                 path, first_line + i, line)
+        return out
+
+    def _columnwise(self, lines: Sequence[str], idx: list[int], ncols: int, out: list[Any], first_line: int,
+                    path: str, predict: Callable, opts: Mapping[str, Any]) -> None:
+        ti, di, ui = _LAYOUT[ncols]
+        flat = "\t".join([lines[i] for i in idx]).split("\t")
+        markers, urls = flat[ncols - 1::ncols], flat[ui::ncols]
+        rows: list[int] = []  # positions r (into idx) of photos with a usable URL
+        for r, (m, url) in enumerate(zip(markers, urls)):
+            if m != "0":
+                m = m.strip()
+                if m == "1":
+                    out[idx[r]] = Dropped("video", path, first_line + idx[r])
+                    continue
+                if m != "0":
+                    out[idx[r]] = Failure("bad_marker", f"photo/video marker is {m[:20]!r}", path,
+                                          first_line + idx[r], lines[idx[r]])
+                    continue
+            if not url.startswith(("http://", "https://")) or " " in url or len(url) < 12 or \
+                    ("[" in url and not is_valid_url(url)):
+                out[idx[r]] = Failure("bad_url", f"download URL is {url[:200]!r}", path, first_line + idx[r],
+                                      lines[idx[r]])
+                continue
+            rows.append(r)
+        if not rows:
+            return
         min_words = opts["min_words"]
         labels = frozenset(opts["lang_labels"])
         min_score = opts["min_lang_score"]
-        clean = clean_yfcc_text
-        out: list[Any] = []
-        rows: list[int] = []           # positions in ``out`` waiting for the language rule
-        descs: list[str] = []
-        desc_at: list[int] = []        # row index of each description sent to language ID
-        for i, line in enumerate(lines):
-            cols = line.split("\t")
-            layout = _LAYOUT.get(len(cols))
-            if layout is None:
-                err = "empty_line" if not line.strip() else "wrong_column_count"
-                out.append(Failure(err, f"expected 25 (or 23) tab-separated columns, got {len(cols)}",
-                                   path, first_line + i, line))
-                continue
-            marker = cols[-1]
-            if marker != "0":
-                marker = marker.strip()
-                if marker == "1":
-                    out.append(Dropped("video", path, first_line + i))
-                    continue
-                if marker != "0":
-                    out.append(Failure("bad_marker", f"photo/video marker is {marker[:20]!r}", path,
-                                       first_line + i, line))
-                    continue
-            url = cols[layout[2]]
-            if not url.startswith(("http://", "https://")) or " " in url or len(url) < 12 or \
-                    ("[" in url and not is_valid_url(url)):
-                out.append(Failure("bad_url", f"download URL is {url[:200]!r}", path, first_line + i, line))
-                continue
-            desc = clean(cols[layout[1]])
-            # texts are whitespace-collapsed: words = spaces + 1, cheaper than split()
-            if desc and desc.count(" ") + 1 >= min_words:
-                desc_at.append(len(rows))
-                descs.append(desc)
-            rows.append(len(out))
-            out.append((i, cols, desc))
-        if not rows:
-            return out
-        # 1) descriptions
-        chosen: list[Any] = [None] * len(rows)
-        for r, d, (lab, score) in zip(desc_at, descs, predict(descs) if descs else ()):
+        raw_desc = flat[di::ncols]
+        descs = clean_yfcc_texts([raw_desc[r] for r in rows])
+        # texts are whitespace-collapsed: words = spaces + 1, cheaper than split()
+        long_desc = [k for k, d in enumerate(descs) if d and d.count(" ") + 1 >= min_words]
+        chosen: list[Any] = [None] * len(rows)  # None: nothing long enough; False: long, not English
+        for k, (lab, score) in zip(long_desc, predict([descs[k] for k in long_desc]) if long_desc else ()):
+            chosen[k] = ("description", descs[k], lab, score) if lab in labels and score >= min_score else False
+        need = [k for k, c in enumerate(chosen) if not c]
+        raw_title = flat[ti::ncols]
+        titles = clean_yfcc_texts([raw_title[rows[k]] for k in need])
+        long_title = [j for j, t in enumerate(titles) if t and t.count(" ") + 1 >= min_words]
+        for j, (lab, score) in zip(long_title, predict([titles[j] for j in long_title]) if long_title else ()):
+            k = need[j]
             if lab in labels and score >= min_score:
-                chosen[r] = ("description", d, lab, score)
+                chosen[k] = ("title", titles[j], lab, score)
             else:
-                chosen[r] = False  # long enough, not English
-        # 2) titles of the rest
-        titles: list[str] = []
-        title_at: list[int] = []
-        title_seen = [False] * len(rows)
-        for r, pos in enumerate(rows):
-            if chosen[r]:
-                continue
-            _, cols, _ = out[pos]
-            title = clean(cols[_LAYOUT[len(cols)][0]])
-            if title and title.count(" ") + 1 >= min_words:
-                title_at.append(r)
-                titles.append(title)
-            elif title:
-                title_seen[r] = True
-        for r, t, (lab, score) in zip(title_at, titles, predict(titles) if titles else ()):
-            if lab in labels and score >= min_score:
-                chosen[r] = ("title", t, lab, score)
-            elif chosen[r] is None:
-                chosen[r] = False
-        name, keys = self.name, _KEYS
-        for r, pos in enumerate(rows):
-            i, cols, desc = out[pos]
-            c = chosen[r]
+                chosen[k] = False
+        has_title = dict.fromkeys(need[j] for j, t in enumerate(titles) if t)
+        name, keys = self.name, _KEYS[ncols]
+        for k, r in enumerate(rows):
+            i = idx[r]
+            c = chosen[k]
             if not c:
                 if c is False:
                     reason = "no_english_caption"
-                elif desc or title_seen[r]:
+                elif descs[k] or k in has_title:
                     reason = "too_short"
                 else:
                     reason = "empty_caption"
-                out[pos] = Dropped(reason, path, first_line + i)
+                out[i] = Dropped(reason, path, first_line + i)
                 continue
-            meta = dict(zip(keys[len(cols)], cols))
+            meta = dict(zip(keys, flat[r * ncols:(r + 1) * ncols]))
             url = meta.pop("download_url")
             meta["caption_field"] = c[0]
-            out[pos] = PairRecord(name, c[1], ImageRef(url=url), meta, c[2], c[3], path, first_line + i)
-        return out
+            out[i] = PairRecord(name, c[1], ImageRef(url=url), meta, c[2], c[3], path, first_line + i)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from typing import Sequence
 from urllib.parse import unquote_plus
 
 _TAG = re.compile(r"<[^<]+?>")  # the HF-community YFCC recipe's tag pattern
@@ -96,6 +97,44 @@ def clean_yfcc_text(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
     return " ".join(text.split())
+
+
+_SEP = "\x1f"  # unit separator: never inside URL-encoded YFCC text
+_TAG_NOSEP = re.compile(r"<[^<\x1f]+?>")
+
+
+def clean_yfcc_texts(texts: Sequence[str]) -> list[str]:
+    """``[clean_yfcc_text(t) for t in texts]``, computed on one joined string.
+
+    Decoding, tag stripping, unescaping and NFC run once over the whole batch (C-level calls),
+    leaving only the whitespace collapse per text. None of these steps can cross the separator
+    (tags are matched without it; entities, escapes and compositions never contain it), so the
+    result is identical to the per-text function, which is used whenever a text holds the separator
+    or a ``%`` that is not an escape.
+    """
+    if not texts:
+        return []
+    blob = _SEP.join(texts)
+    if blob.count(_SEP) != len(texts) - 1 or not blob.isascii():
+        return [clean_yfcc_text(t) for t in texts]
+    if "%" in blob:
+        try:
+            blob = (blob.replace("+", " ").replace("\\", "\\\\").replace("%", "\\x").encode("ascii")
+                    .decode("unicode_escape").encode("latin-1").decode("utf-8", "replace"))
+        except (UnicodeError, ValueError):
+            return [clean_yfcc_text(t) for t in texts]
+    elif "+" in blob:
+        blob = blob.replace("+", " ")
+    if "<" in blob:
+        while True:
+            blob, n = _TAG_NOSEP.subn(" ", blob)
+            if n == 0 or "<" not in blob:
+                break
+    if "&" in blob:
+        blob = html.unescape(blob)
+    if not blob.isascii():
+        blob = unicodedata.normalize("NFC", blob)
+    return [" ".join(t.split()) for t in blob.split(_SEP)]
 
 
 def word_count(text: str) -> int:
