@@ -28,7 +28,7 @@ def test_pair_stream_reads_every_sample_of_the_sample_build(sample_build):
 def test_duckdb_counts_the_sample_build(sample_build):
     duckdb = pytest.importorskip("duckdb")
     manifest = json.loads((sample_build / "manifest.json").read_text())
-    (n,) = duckdb.sql(f"SELECT count(*) FROM read_parquet('{sample_build}/shards/*.parquet')").fetchone()
+    [(n,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{sample_build}/shards/*.parquet')").fetchall()
     assert n == manifest["total_samples"]
 
 

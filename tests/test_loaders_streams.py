@@ -86,7 +86,7 @@ def test_round_robin_mixture_of_batches():
 
 def test_weighted_mixture_follows_weights_and_is_seeded():
     def draw(seed):
-        mix = mixture([stream("a", 10_000), stream("b", 10_000)], weights=[3, 1], seed=seed)
+        mix = mixture([[{"i": i} for i in range(2000)], [{"i": i} for i in range(2000)]], weights=[3, 1], seed=seed)
         return [s["stream"] for _, s in zip(range(2000), mix)]
 
     counts = Counter(draw(0))

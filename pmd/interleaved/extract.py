@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -221,10 +221,9 @@ def resolve_url(base: str, src: str) -> str | None:
         return None
     try:
         url = urljoin(base, src)
-        scheme = urlsplit(url).scheme
     except ValueError:
         return None
-    return url if scheme in ("http", "https") else None
+    return url if url[:7].lower() == "http://" or url[:8].lower() == "https://" else None
 
 
 # --------------------------------------------------------------------------- the walk
@@ -415,11 +414,17 @@ def _select(blocks: list[_Block], parent_of: dict[int, int], tag_of: dict[int, s
     text_len: dict[int, int] = {}
     link_len: dict[int, int] = {}
     score: dict[int, float] = {}
-    for b in blocks:
-        n, lk = len(b.text), b.link_chars
-        for e in b.path:
-            text_len[e] = text_len.get(e, 0) + n
-            link_len[e] = link_len.get(e, 0) + lk
+    for b in blocks:  # text of each block on its innermost container, then summed up the tree once
+        e = b.path[-1]
+        text_len[e] = text_len.get(e, 0) + len(b.text)
+        link_len[e] = link_len.get(e, 0) + b.link_chars
+    for e in reversed(tag_of):  # tag_of is in document (pre)order: children come after their parents
+        t = text_len.get(e)
+        if t:
+            par = parent_of.get(e, 0)
+            if par:
+                text_len[par] = text_len.get(par, 0) + t
+                link_len[par] = link_len.get(par, 0) + link_len.get(e, 0)
     for b in blocks:
         own = len(b.text) - b.link_chars
         if own < 25 or len(b.path) < 2:

@@ -2,7 +2,10 @@
 
 Public API (all return ``torch.utils.data.IterableDataset``s that split by node and DataLoader worker):
 
-* ``pair_pipeline(urls, *, tokenizer, image_size=224, max_text_len=77, ...)`` — FLAVA image-text pairs.
+* ``pair_pipeline(urls, *, tokenizer, image_size=224, max_text_len=77, shuffle=True, shuffle_buffer=1000,
+  resampled=False, seed=0, epoch_length=None, on_error="warn", normalize=True)`` — FLAVA image-text pairs
+  ``{"image", "input_ids", "attention_mask", "key", "text"}``; ``.set_epoch(e)``, ``.with_epoch(n)``,
+  ``.errors`` (skipped-sample counts, also from DataLoader workers).
 * ``image_pipeline(urls, ...)`` / ``text_pipeline(source, *, tokenizer, ...)`` — unimodal streams.
 * ``mixture(streams, weights=None, *, batch_size=None, ...)`` — round-robin / weighted per iteration.
 * ``collate(samples)`` — stack tensors, keep strings as lists.

@@ -55,7 +55,7 @@ class Build:
     counters: CounterBook
     rejects: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
-    samples: pd.DataFrame | None = None  # pmd-pairs: stats/samples.parquet
+    samples: pd.DataFrame | None = None  # pmd-pairs: stats/samples.parquet (without the caption text)
     documents: pd.DataFrame | None = None  # interleaved-docs: stats/documents.parquet
 
     @property
@@ -121,8 +121,21 @@ def read_counters(build_dir: str | Path, manifest: dict[str, Any] | None = None)
     return CounterBook.from_list((manifest or {}).get("counters", []))
 
 
-def _read_parquet(path: Path) -> pd.DataFrame | None:
-    return pq.read_table(path).to_pandas() if path.is_file() else None
+# Columns the stats never use (caption text: the heaviest column of samples.parquet) and
+# low-cardinality strings held as categoricals, so that per-source grouping stays fast on millions of rows.
+_SKIP_COLUMNS = {"text"}
+_CATEGORICAL = ("source", "lang", "shard", "domain")
+
+
+def _read_parquet(path: Path, skip: set[str] = frozenset()) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    names = pq.read_schema(path).names
+    df = pq.read_table(path, columns=[c for c in names if c not in skip]).to_pandas()
+    for c in _CATEGORICAL:
+        if c in df and df[c].dtype == object:
+            df[c] = df[c].astype("category")
+    return df
 
 
 def load_build(build_dir: str | Path) -> Build:
@@ -138,7 +151,7 @@ def load_build(build_dir: str | Path) -> Build:
     build = Build(root=root, kind=manifest["kind"], manifest=manifest, counters=read_counters(root, manifest),
                   rejects=rejects, summary=summary)
     if build.kind == PAIRS:
-        build.samples = _read_parquet(stats / "samples.parquet")
+        build.samples = _read_parquet(stats / "samples.parquet", skip=_SKIP_COLUMNS)
     else:
         build.documents = _read_parquet(stats / "documents.parquet")
     return build

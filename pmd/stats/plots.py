@@ -20,6 +20,7 @@ from pmd.stats.load import PAIRS, Build, as_build, decode_image, iter_shard_samp
 from pmd.stats.summary import dedup_table, funnel_reasons, paper_comparison, reasons_table, stage_table
 
 DPI = 100
+MAX_SCATTER = 20_000  # points drawn in a scatter plot (a fixed random sample beyond this)
 _COLOURS = {"build": "#1f77b4", "paper": "#bbbbbb", "dropped": "#ff7f0e", "failed": "#d62728"}
 
 
@@ -180,6 +181,13 @@ def plot_paper_comparison(build: Build, save: str | Path | None = None) -> Figur
     return _finish(fig, save)
 
 
+def _by_source(s, col: str) -> dict:
+    """{source: non-null values of ``col``} in one groupby pass (empty when either column is missing)."""
+    if not len(s) or col not in s or "source" not in s:
+        return {}
+    return {str(k): v.dropna() for k, v in s.groupby(s["source"].astype(str))[col] if v.notna().any()}
+
+
 def _grid(n: int, cols: int = 3) -> tuple[int, int]:
     cols = min(cols, max(n, 1))
     return math.ceil(max(n, 1) / cols), cols
@@ -188,14 +196,15 @@ def _grid(n: int, cols: int = 3) -> tuple[int, int]:
 def plot_caption_lengths(build: Build, save: str | Path | None = None) -> Figure:
     """Histogram of caption length (words) per source, with each source's mean."""
     s = build.items
-    groups = sorted(s["source"].unique()) if len(s) and "caption_words" in s else []
+    by_src = _by_source(s, "caption_words")
+    groups = sorted(by_src)
     rows, cols = _grid(len(groups))
     fig = Figure(figsize=(4 * cols, 2.8 * rows + 0.4))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     if not groups:
         _empty(axes[0], "captions")
     for ax, src in zip(axes, groups):
-        w = s.loc[s["source"] == src, "caption_words"].dropna()
+        w = by_src[src]
         bins = np.arange(0, max(int(w.max()) + 2, 3))
         if len(bins) > 60:
             bins = 40
@@ -235,8 +244,9 @@ def plot_lang_scores(build: Build, save: str | Path | None = None) -> Figure:
     ax.set_ylabel(unit)
     if per_source:
         ax2 = axes[1]
-        srcs = sorted(s["source"].unique())
-        data = [s.loc[s["source"] == src, col].dropna().to_numpy() for src in srcs]
+        by_src = _by_source(s, col)
+        srcs = sorted(by_src)
+        data = [by_src[src].to_numpy() for src in srcs]
         ax2.boxplot(data, widths=0.6, showfliers=True, flierprops={"markersize": 3}, **_horizontal())
         ax2.set_yticks(np.arange(1, len(srcs) + 1), [f"{x} (n={len(d):,})" for x, d in zip(srcs, data)], fontsize=8)
         ax2.invert_yaxis()
@@ -259,10 +269,12 @@ def plot_image_sizes(build: Build, save: str | Path | None = None) -> Figure:
     if len(s) and w_col in s and h_col in s and s[w_col].notna().any():
         d = s[[w_col, h_col, "source"]].dropna() if "source" in s else s[[w_col, h_col]].dropna()
         d = d[(d[w_col] > 0) & (d[h_col] > 0)]
-        srcs = sorted(d["source"].unique()) if "source" in d else [None]
+        srcs = sorted(str(x) for x in d["source"].unique()) if "source" in d else [None]
         cm = _cmap(len(srcs))
+        # a scatter of millions of points is slow and unreadable: plot a fixed sample, count them all
+        pts = d.sample(MAX_SCATTER, random_state=0) if len(d) > MAX_SCATTER else d
         for i, src in enumerate(srcs):
-            part = d if src is None else d[d["source"] == src]
+            part = pts if src is None else pts[pts["source"].astype(str) == src]
             ax1.scatter(part[w_col], part[h_col], s=10, alpha=0.6, color=cm[i], label=src)
         ax1.set_xscale("log")
         ax1.set_yscale("log")
@@ -286,7 +298,8 @@ def plot_image_sizes(build: Build, save: str | Path | None = None) -> Figure:
         _empty(ax2, "image sizes")
     ax1.set_xlabel("original width (px)")
     ax1.set_ylabel("original height (px)")
-    ax1.set_title(f"Original image size ({len(s):,} distinct images)")
+    shown = f", {MAX_SCATTER:,} shown" if len(s) > MAX_SCATTER else ""
+    ax1.set_title(f"Original image size ({len(s):,} distinct images{shown})")
     ax2.set_xlabel("aspect ratio (width / height, log scale; dashed: square)")
     ax2.set_ylabel("images")
     ax2.set_title("Aspect ratio of the original images")

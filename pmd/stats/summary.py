@@ -111,14 +111,19 @@ def source_table(build: Build) -> pd.DataFrame:
     img = {c: [] for c in SOURCE_COLUMNS[5:]}
     if build.kind == PAIRS and len(items):
         key, uniq = _image_columns(items)
-        by_src = dict(tuple(items.groupby("source"))) if "source" in items else {}
+        g = items.groupby(items["source"].astype(str)) if "source" in items else None
+        per = pd.DataFrame({
+            "images": g[key].nunique() if key else g.size(),
+            "unique_images": g[uniq].nunique() if uniq else g.size(),
+            "mean_words": g["caption_words"].mean() if "caption_words" in items else math.nan,
+            "median_words": g["caption_words"].median() if "caption_words" in items else math.nan,
+        }) if g is not None else pd.DataFrame(columns=list(img))
         for src in df["source"]:
-            part = by_src.get(src, items.iloc[0:0])
-            img["images"].append(int(part[key].nunique()) if key else len(part))
-            img["unique_images"].append(int(part[uniq].nunique()) if uniq else len(part))
-            m, md = _word_stats(part["caption_words"]) if "caption_words" in part else (math.nan, math.nan)
-            img["mean_words"].append(m)
-            img["median_words"].append(md)
+            have = src in per.index
+            img["images"].append(int(per.at[src, "images"]) if have else 0)
+            img["unique_images"].append(int(per.at[src, "unique_images"]) if have else 0)
+            img["mean_words"].append(float(per.at[src, "mean_words"]) if have else math.nan)
+            img["median_words"].append(float(per.at[src, "median_words"]) if have else math.nan)
         total["images"] = int(items[key].nunique()) if key else len(items)
         total["unique_images"] = int(items[uniq].nunique()) if uniq else len(items)
         total["mean_words"], total["median_words"] = _word_stats(items.get("caption_words", pd.Series(dtype=float)))
@@ -242,6 +247,7 @@ def paper_comparison(build: Build) -> pd.DataFrame:
     from pmd.stats.paper import compare_with_paper
 
     s = build.items
-    counts = s["source"].value_counts().to_dict() if "source" in s else {}
-    words = s.groupby("source")["caption_words"].mean().to_dict() if "caption_words" in s and len(s) else {}
+    src = s["source"].astype(str) if "source" in s else None
+    counts = src.value_counts().to_dict() if src is not None else {}
+    words = s.groupby(src)["caption_words"].mean().to_dict() if src is not None and "caption_words" in s and len(s) else {}
     return compare_with_paper(counts, words)
