@@ -1,7 +1,8 @@
 """Benchmark: the pmd download+shard path vs img2dataset alone, same URLs, same settings.
 
-pmd path   = URL guard + img2dataset (parquet output) on the SparkSession + normalise to
-             status/images Parquet + reproducible WebDataset tar shards (``write_tar_shard``).
+pmd path   = URL guard + img2dataset on the SparkSession (our worker hook turns each finished shard
+             into an images Parquet part) + status Parquet + reproducible WebDataset tar shards
+             (``write_tar_shard``, one Spark task per part).
 baseline   = ``img2dataset.download(output_format="webdataset")`` on the same SparkSession.
 
 Images are small generated JPEGs (400x300) served on loopback by ``pmd.sample.server.ImageServer``
@@ -71,29 +72,37 @@ def run_img2dataset(urls_parquet: Path, out: Path, cfg) -> float:
     return time.perf_counter() - t0
 
 
-def run_pmd(spark, requests, out: Path, cfg, shard_size: int) -> tuple[float, dict]:
+def write_part_shard(args: tuple[str, str]) -> dict:
+    """One images part → one reproducible tar shard (``{key}.jpg`` + ``{key}.json``); runs in a Spark task."""
     import pyarrow.parquet as pq
 
+    from pmd.shard.tar_writer import write_tar_shard
+
+    part, tar_path = args
+    table = pq.read_table(part)
+    meta_cols = ["width", "height", "original_width", "original_height", "sha256"]
+    metas = table.select(meta_cols).to_pylist()
+    keys, jpgs = table.column("image_key").to_pylist(), table.column("jpg")
+
+    def samples():
+        for i, key in enumerate(keys):
+            yield key, {"jpg": jpgs[i].as_py(), "json": json.dumps(metas[i], sort_keys=True).encode()}
+
+    return write_tar_shard(tar_path, samples()).to_dict()
+
+
+def run_pmd(spark, requests, out: Path, cfg) -> tuple[float, dict]:
+    """download_urls, then one tar shard per images part, written in parallel on the same Spark session."""
     from pmd.download.engine import download_urls
-    from pmd.ids import shard_name
-    from pmd.shard.tar_writer import plan_shards, write_tar_shard
 
     t0 = time.perf_counter()
     res = download_urls(spark, requests, out / "download", cfg)
-    images = pq.read_table(res.images_path).sort_by("image_key")
-    status = {r["image_key"]: r for r in pq.read_table(res.status_path).to_pylist()}
-    keys, jpgs = images.column("image_key").to_pylist(), images.column("jpg")
-    infos = []
-    for si, rng in enumerate(plan_shards(len(keys), shard_size)):
-        def samples(rng=rng):
-            for i in rng:
-                k = keys[i]
-                meta = {f: status[k][f] for f in ("url", "width", "height", "original_width", "original_height",
-                                                  "sha256")}
-                yield k, {"jpg": jpgs[i].as_py(), "json": json.dumps(meta, sort_keys=True).encode()}
-        infos.append(write_tar_shard(out / "shards" / f"{shard_name('images', si)}.tar", samples()))
+    parts = sorted(str(p) for p in Path(res.images_path).glob("part-*.parquet"))
+    jobs = [(p, str(out / "shards" / f"images-{i:06d}.tar")) for i, p in enumerate(parts)]
+    infos = spark.sparkContext.parallelize(jobs, max(len(jobs), 1)).map(write_part_shard).collect()
     wall = time.perf_counter() - t0
     return wall, {"success": res.n_success, "failed": res.n_failed, "shards": len(infos),
+                  "shard_samples": sum(i["samples"] for i in infos),
                   "pmd_phases_s": {**res.timings, "shard_s": round(wall - sum(res.timings.values()), 3)}}
 
 
@@ -147,7 +156,7 @@ def main() -> None:
                 out = work / f"{name}-{r}"
                 shutil.rmtree(out, ignore_errors=True)
                 if name == "pmd":
-                    wall, info = run_pmd(spark, requests, out, cfg, shard_size=10000)
+                    wall, info = run_pmd(spark, requests, out, cfg)
                     pmd_times.append(wall)
                 else:
                     i2d_times.append(run_img2dataset(urls_parquet, out, cfg))

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from pmd import schemas
-from pmd.download.engine import (IMAGES_SCHEMA, DownloadConfig, _GuardedRedirectHandler, _normalise,
-                                 _UserAgentHandler, download_urls, status_counts)
+from pmd.download.engine import (IMAGES_SCHEMA, DownloadConfig, _collect, _GuardedRedirectHandler,
+                                 _UserAgentHandler, download_urls, normalise_shard, status_counts)
 from pmd.download.guard import UrlPolicy
 from pmd.errors import UserError
 from pmd.ids import stable_id
@@ -143,7 +143,9 @@ def test_download_urls_end_to_end(spark, served, redirector, tmp_path):
     assert res.errors == {k: v for k, v in status_counts(status).items() if k != "success"}
 
     images = pq.read_table(res.images_path)
-    assert images.schema.equals(IMAGES_SCHEMA)
+    assert images.schema.remove_metadata().equals(IMAGES_SCHEMA)
+    assert sorted(p.name for p in res.images_path.iterdir()) == ["part-00000.parquet", "part-00001.parquet",
+                                                                 "part-00002.parquet"]
     assert sorted(images.column("image_key").to_pylist()) == sorted(r["image_key"] for r in ok)
     import hashlib
     for rec in images.to_pylist():
@@ -174,6 +176,7 @@ def test_all_refused_needs_no_download(tmp_path):
     res = download_urls(None, req, tmp_path / "dl", DownloadConfig())  # no URL left: Spark is not needed
     assert res.errors == {"url_refused_loopback": 1, "url_refused_private": 1}
     assert pq.read_table(res.images_path).num_rows == 0
+    assert pq.read_table(res.images_path).schema.remove_metadata().equals(IMAGES_SCHEMA)
 
 
 def test_conflicting_request_is_a_user_error(tmp_path):
@@ -190,27 +193,34 @@ def test_unfinished_raw_shards_become_missing(tmp_path):
     raw = tmp_path / "_img2dataset"
     raw.mkdir()
     jpg = _jpg(300, 256, (1, 2, 3))
-    # img2dataset's WebDataset output: metadata Parquet (all rows) + tar (successful images) + stats
-    cols = {"image_key": ["0", "1"], "url": ["http://h/a.jpg", "http://h/b.jpg"], "key": ["000000000", "000000001"],
-            "status": ["success", "failed_to_download"], "error_message": [None, "HTTP Error 410: Gone"],
-            "width": [300, None], "height": [256, None], "original_width": [300, None],
-            "original_height": [256, None]}
+    # img2dataset's WebDataset output: metadata Parquet (all rows) + tar (successful images) + stats;
+    # our input's image_key column carries all keys of a URL, space separated
+    cols = {"image_key": ["0b 0a", "0c"], "url": ["http://h/a.jpg", "http://h/b.jpg"],
+            "key": ["000000000", "000000001"], "status": ["success", "failed_to_download"],
+            "error_message": [None, "HTTP Error 410: Gone"], "width": [300, None], "height": [256, None],
+            "original_width": [300, None], "original_height": [256, None]}
     pq.write_table(pa.table(cols), raw / "00000.parquet")
     write_tar_shard(raw / "00000.tar", [("000000000", {"jpg": jpg, "json": b"{}"})])
     (raw / "00000_stats.json").write_text("{}")
-    pq.write_table(pa.table({**cols, "url": ["http://h/c.jpg", "http://h/d.jpg"], "key": ["000010000", "000010001"]}),
-                   raw / "00001.parquet")  # no stats: unfinished
-    pq.write_table(pa.table({**cols, "url": ["http://h/e.jpg", "http://h/f.jpg"], "key": ["000020000", "000020001"]}),
-                   raw / "00002.parquet")  # finished, but its tar lost the image
-    write_tar_shard(raw / "00002.tar", [("000020009", {"jpg": jpg})])
+    pq.write_table(pa.table({**cols, "url": ["http://h/c.jpg", "http://h/d.jpg"], "image_key": ["0d", "0x"],
+                             "key": ["000010000", "000010001"]}), raw / "00001.parquet")  # no stats: unfinished
+    pq.write_table(pa.table({**cols, "url": ["http://h/e.jpg", "http://h/f.jpg"], "image_key": ["0e", "0f"],
+                             "key": ["000020000", "000020001"]}), raw / "00002.parquet")
+    write_tar_shard(raw / "00002.tar", [("000020009", {"jpg": jpg})])  # finished, but its tar lost the image
     (raw / "00002_stats.json").write_text("{}")
     url_keys = {"http://h/a.jpg": ["0a", "0b"], "http://h/b.jpg": ["0c"], "http://h/c.jpg": ["0d"],
                 "http://h/e.jpg": ["0e"]}
-    results = _normalise(raw, url_keys, tmp_path / "images.parquet")
+    images_dir = tmp_path / "images"
+    images_dir.mkdir()
+    part = normalise_shard(raw, "00000", images_dir)  # what the Spark task does after the shard
+    assert part.name == "part-00000.parquet"
+    results = _collect(raw, url_keys, images_dir)  # the driver makes the missing part 00002 itself
+    assert sorted(p.name for p in images_dir.iterdir()) == ["part-00000.parquet", "part-00002.parquet"]
     assert set(results) == {"http://h/a.jpg", "http://h/b.jpg", "http://h/e.jpg"}  # c.jpg's shard never finished
+    assert results["http://h/a.jpg"]["img"]["sha256"] == __import__("hashlib").sha256(jpg).hexdigest()
     assert results["http://h/b.jpg"]["error"] == "http_410"
     assert results["http://h/e.jpg"]["error"] == "download_error"
-    images = pq.read_table(tmp_path / "images.parquet").to_pylist()
+    images = pq.read_table(images_dir).to_pylist()
     assert [r["image_key"] for r in images] == ["0a", "0b"] and images[0]["jpg"] == jpg
 
 

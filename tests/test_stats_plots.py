@@ -56,9 +56,12 @@ def test_axis_labels_name_units(pmd_build):
     fig = plots.plot_image_sizes(pmd_build)
     assert [ax.get_xlabel() for ax in fig.axes][0] == "original width (px)"
     fig = plots.plot_caption_lengths(pmd_build)
-    assert {ax.get_xlabel() for ax in fig.axes if ax.get_visible()} == {"caption length (words)"}
-    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
-    assert titles[0] == "coco (n=3, mean 8.0)"
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 5  # one per source, x axis shared: labelled under the lowest plot of each column
+    assert [ax.get_xlabel() for ax in visible] == ["", "", "caption length (words)", "caption length (words)",
+                                                   "caption length (words)"]
+    assert [ax.get_ylabel() for ax in visible] == ["pairs", "", "", "pairs", ""]
+    assert visible[0].get_title() == "coco (n=3, mean 8.0)"
 
 
 def test_funnel_lists_every_reason(pmd_build):

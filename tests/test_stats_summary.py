@@ -134,3 +134,16 @@ def test_shard_readers(pmd_build, il_build):
 def test_format_summary_accepts_a_path(pmd_build):
     assert summary.format_summary(pmd_build.root) == summary.format_summary(pmd_build)
     assert summary.summary_dict(str(pmd_build.root))["total_samples"] == 8
+
+
+def test_null_image_keys_are_not_counted(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = make_pmd_build(tmp_path / "b")
+    t = pq.read_table(root / "stats" / "samples.parquet").to_pandas()
+    t.loc[t["source"] == "coco", ["image_key", "sha256"]] = None
+    pq.write_table(pa.Table.from_pandas(t, preserve_index=False), root / "stats" / "samples.parquet")
+    table = summary.source_table(load.load_build(root)).set_index("source")
+    assert table.loc["coco", "images"] == 0 and table.loc["coco", "unique_images"] == 0
+    assert table.loc["TOTAL", "images"] == 5

@@ -224,3 +224,25 @@ def test_bad_config_key_is_a_user_error():
         load_train_config("tiny", {"model.image.widht": 3})
     with pytest.raises(UserError, match="not found"):
         load_train_config("no-such-config")
+
+
+def test_hard_negative_step_runs_and_excludes_negatives_from_gc(tok):
+    cfg = load_train_config("tiny", {"loss.itm_negatives": "hard", "loss.itm_negative_fraction": 0.5,
+                                     "model.image": SMALL, "model.text": SMALL, "model.multimodal": SMALL,
+                                     "model.embed_dim": 64})
+    data, col = synthetic_pairs(cfg, tok)
+    trainer = Trainer(cfg, build_codebook(cfg.codebook, cfg.model))
+    _, batch = next(data.batches(col, 16, iter(["paired"]), seed=0))
+    out = trainer.train_step("paired", batch)
+    assert all(torch.isfinite(out[k]) for k in ("gc", "itm", "mmm_image", "mmm_text"))
+    assert 0.0 <= float(out["itm_acc"]) <= 1.0
+
+
+def test_batch_kinds_round_robin_and_weighted():
+    rr = batch_kinds({"paired": 1.0, "image": 0.5, "text": 0.0}, "round_robin", 0)
+    assert [next(rr) for _ in range(4)] == ["paired", "image", "paired", "image"]
+    w = batch_kinds({"paired": 3.0, "image": 1.0, "text": 0.0}, "weighted", 0)
+    kinds = [next(w) for _ in range(4000)]
+    assert abs(kinds.count("paired") / 4000 - 0.75) < 0.03 and "text" not in kinds
+    again = batch_kinds({"paired": 3.0, "image": 1.0, "text": 0.0}, "weighted", 0)
+    assert [next(again) for _ in range(50)] == kinds[:50]  # same seed on every rank → same modality

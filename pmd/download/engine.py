@@ -7,8 +7,10 @@ cheaply back into the driver), then turns img2dataset's shards into two Parquet 
 
 * ``status.parquet`` (``schemas/download_status.json``): exactly one row per requested image key,
   ``success`` or ``failed`` with a stable error class (``pmd.download.errors``);
-* ``images.parquet``: ``image_key, jpg, width, height, original_width, original_height, sha256``
-  (sha256 of the stored JPEG bytes) for every successful key.
+* ``images/`` (a Parquet dataset, one ``part-NNNNN.parquet`` per img2dataset shard):
+  ``image_key, jpg, width, height, original_width, original_height, sha256`` (sha256 of the stored
+  JPEG bytes) for every successful key. Each part is made inside the Spark task that downloaded the
+  shard, right after img2dataset finishes it, so the driver never handles image bytes.
 
 ``_SUCCESS`` is written last: a rerun on the same request finds it and returns at once; a rerun
 after a crash reuses img2dataset's finished shards (its incremental mode).
@@ -25,7 +27,8 @@ img2dataset quirks handled here (1.47):
 * its output folder must hold no ``*.json`` other than its ``NNNNN_stats.json`` (incremental mode
   parses the names), so our own files live beside it, not in it;
 * a shard whose stats file is missing did not finish: its rows are ignored and its keys become
-  ``missing_from_downloader``.
+  ``missing_from_downloader``; raw and images folders must be on storage every executor shares
+  (local disk in local mode), as img2dataset's own output must be.
 
 Spawn: img2dataset starts a logger process with multiprocessing ``spawn``; scripts that call this
 must guard their entry point with ``if __name__ == "__main__":``.
@@ -63,12 +66,12 @@ from pmd.errors import UserError
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.parquet"
-IMAGES_FILE = "images.parquet"
+IMAGES_DIR = "images"
 SUCCESS_FILE = "_SUCCESS"
 RAW_DIR = "_img2dataset"
 INPUT_DIR = "_input"
 
-#: Columns of ``images.parquet`` (and of the bytes that follow a status row around).
+#: Columns of the ``images/`` parts.
 IMAGES_SCHEMA = pa.schema([
     pa.field("image_key", pa.string(), nullable=False),
     pa.field("jpg", pa.binary()),
@@ -195,14 +198,23 @@ def install_worker_hooks(policy: UrlPolicy, user_agent: str) -> None:
 
 
 class _GuardedDownloader:
-    """Wraps img2dataset's ``Downloader`` so the hooks are installed in each Spark worker first."""
+    """Wraps img2dataset's ``Downloader`` in each Spark task: installs the hooks first, and right
+    after a shard finishes turns it into our images part (files still hot in the page cache, work
+    spread over the executors instead of the driver)."""
 
-    def __init__(self, inner: Any, policy: UrlPolicy, user_agent: str) -> None:
-        self.inner, self.policy, self.user_agent = inner, policy, user_agent
+    def __init__(self, inner: Any, policy: UrlPolicy, user_agent: str, images_dir: str) -> None:
+        self.inner, self.policy, self.user_agent, self.images_dir = inner, policy, user_agent, images_dir
 
     def __call__(self, row: Any) -> Any:
         install_worker_hooks(self.policy, self.user_agent)
-        return self.inner(row)
+        ok, out = self.inner(row)
+        if ok:
+            name = f"{row[0]:0{self.inner.oom_shard_count}d}"
+            try:
+                normalise_shard(Path(self.inner.output_folder), name, Path(self.images_dir), self.inner.encode_format)
+            except Exception:  # noqa: BLE001 - the driver redoes a missing part
+                logging.getLogger(__name__).warning("normalising shard %s failed in the worker", name, exc_info=True)
+        return ok, out
 
 
 class _NoSignals:
@@ -219,7 +231,7 @@ _patch_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _patched_img2dataset(policy: UrlPolicy, user_agent: str) -> Iterator[Any]:
+def _patched_img2dataset(policy: UrlPolicy, user_agent: str, images_dir: Path) -> Iterator[Any]:
     import importlib
 
     # ``img2dataset.main`` the attribute is the CLI function (the package re-exports it): get the module
@@ -229,8 +241,8 @@ def _patched_img2dataset(policy: UrlPolicy, user_agent: str) -> Iterator[Any]:
         orig_dist, orig_signal = i2d_main.pyspark_distributor, i2d_main.signal
 
         def distributor(processes_count, downloader, reader, subjob_size, max_shard_retry):  # type: ignore[no-untyped-def]
-            return orig_dist(processes_count, _GuardedDownloader(downloader, policy, user_agent), reader,
-                             subjob_size, max_shard_retry)
+            return orig_dist(processes_count, _GuardedDownloader(downloader, policy, user_agent, str(images_dir)),
+                             reader, subjob_size, max_shard_retry)
 
         i2d_main.pyspark_distributor, i2d_main.signal = distributor, _NoSignals
         try:
@@ -330,26 +342,33 @@ def _write_atomic_table(table: pa.Table, path: Path) -> None:
 
 
 def _result_from_marker(out: Path, marker: dict[str, Any]) -> DownloadResult:
-    return DownloadResult(out / STATUS_FILE, out / IMAGES_FILE, marker["n_requested"], marker["n_success"],
+    return DownloadResult(out / STATUS_FILE, out / IMAGES_DIR, marker["n_requested"], marker["n_success"],
                           marker["n_failed"], dict(marker.get("errors", {})), resumed=True)
 
 
-def _run_img2dataset(spark: Any, urls: list[str], out: Path, cfg: DownloadConfig) -> Path:
-    """Download ``urls`` (distinct, sorted) into ``out/_img2dataset``; reuse finished shards."""
-    raw, inp = out / RAW_DIR, out / INPUT_DIR
+def _run_img2dataset(spark: Any, url_keys: dict[str, list[str]], out: Path, cfg: DownloadConfig) -> Path:
+    """Download the URLs of ``url_keys`` into ``out/_img2dataset`` (images parts into ``out/images``);
+    finished shards of an interrupted run of the same request are reused."""
+    raw, inp, images = out / RAW_DIR, out / INPUT_DIR, out / IMAGES_DIR
     inp.mkdir(parents=True, exist_ok=True)
-    fp = _fingerprint(cfg, urls)
+    urls = sorted(url_keys)
+    fp = _fingerprint(cfg, (f"{u}\t{' '.join(url_keys[u])}" for u in urls))
     fp_file = inp / "request.sha256"
-    if raw.exists() and (not fp_file.exists() or fp_file.read_text().strip() != fp):
-        log.info("download: %s holds a different request; starting it over", raw)
-        shutil.rmtree(raw)
+    if not raw.exists() or not fp_file.exists() or fp_file.read_text().strip() != fp:
+        if raw.exists():
+            log.info("download: %s holds a different request; starting it over", raw)
+        shutil.rmtree(raw, ignore_errors=True)
+        shutil.rmtree(images, ignore_errors=True)  # parts are only valid beside their raw shards
+    images.mkdir(parents=True, exist_ok=True)
     url_file = inp / "urls.parquet"
+    # image_key carries every key of the URL (hex keys, space separated) so workers can fan out
     table = pa.table({"url": pa.array(urls, pa.string()),
-                      "image_key": pa.array([f"{i:x}" for i in range(len(urls))], pa.string())})
+                      "image_key": pa.array([" ".join(url_keys[u]) for u in urls], pa.string())})
     _write_atomic_table(table, url_file)
     fp_file.write_text(fp + "\n")
     _activate_session(spark)
-    with _patched_img2dataset(cfg.policy, cfg.user_agent) as i2d_main, contextlib.redirect_stdout(_LogWriter()):
+    with _patched_img2dataset(cfg.policy, cfg.user_agent, images) as i2d_main, \
+            contextlib.redirect_stdout(_LogWriter()):
         i2d_main.download(
             url_list=str(url_file), output_folder=str(raw), input_format="parquet", output_format="webdataset",
             url_col="url", save_additional_columns=["image_key"], distributor="pyspark",
@@ -391,46 +410,75 @@ def _tar_images(tar_path: Path, ext: str) -> dict[str, bytes]:
     return found
 
 
-_META_COLS = ["url", "key", "status", "error_message", "width", "height", "original_width", "original_height"]
+_META_COLS = ["url", "key", "image_key", "status", "error_message", "width", "height", "original_width",
+              "original_height"]
 
 
-def _normalise(raw: Path | None, url_keys: dict[str, list[str]], images_path: Path,
-               ext: str = "jpg") -> dict[str, dict[str, Any]]:
-    """Write images.parquet from img2dataset's shards (metadata Parquet + WebDataset tar); return
-    url → status fields. Rows of unfinished shards are ignored (their keys become missing)."""
-    results: dict[str, dict[str, Any]] = {}
-    tmp = Path(f"{images_path}.tmp-{os.getpid()}")
-    writer = pq.ParquetWriter(tmp, IMAGES_SCHEMA, compression="none")  # JPEG bytes do not compress
+def _part_path(images_dir: Path, name: str) -> Path:
+    return images_dir / f"part-{name}.parquet"
+
+
+def normalise_shard(raw: Path, name: str, images_dir: Path, ext: str = "jpg") -> Path:
+    """One finished img2dataset shard (``NNNNN.parquet`` metadata + ``NNNNN.tar`` images) → our images
+    part ``images_dir/part-NNNNN.parquet``: one row per (successful URL, key), sha256 of the stored bytes.
+    Written atomically; rows are sorted by image_key so the part is deterministic."""
+    d = pq.read_table(raw / f"{name}.parquet", columns=_META_COLS).to_pydict()
+    jpgs = _tar_images(raw / f"{name}.tar", ext)
+    rows: list[tuple[str, bytes, dict[str, Any]]] = []
+    for i in range(len(d["url"])):
+        jpg = jpgs.get(d["key"][i]) if d["status"][i] == "success" else None
+        if not jpg:
+            continue
+        img = {"width": d["width"][i], "height": d["height"][i], "original_width": d["original_width"][i],
+               "original_height": d["original_height"][i], "sha256": hashlib.sha256(jpg).hexdigest()}
+        for key in (d["image_key"][i] or "").split():
+            rows.append((key, jpg, img))
+    rows.sort(key=lambda r: r[0])
+    out: dict[str, list[Any]] = {f.name: [] for f in IMAGES_SCHEMA}
+    for key, jpg, img in rows:
+        out["image_key"].append(key)
+        out["jpg"].append(jpg)
+        for k, v in img.items():
+            out[k].append(v)
+    path = _part_path(images_dir, name)
+    tmp = images_dir / f".{path.name}.tmp-{os.getpid()}"  # hidden: dataset readers skip it if left behind
     try:
-        for meta_path in (finished_raw_shards(raw) if raw is not None else []):
-            d = pq.read_table(meta_path, columns=_META_COLS).to_pydict()
-            jpgs = _tar_images(meta_path.with_suffix(".tar"), ext)
-            out: dict[str, list[Any]] = {f.name: [] for f in IMAGES_SCHEMA}
-            for i, url in enumerate(d["url"]):
-                if url not in url_keys or url in results:
-                    continue
-                jpg = jpgs.get(d["key"][i]) if d["status"][i] == "success" else None
-                if jpg:
-                    img = {"width": d["width"][i], "height": d["height"][i], "original_width": d["original_width"][i],
-                           "original_height": d["original_height"][i], "sha256": hashlib.sha256(jpg).hexdigest()}
-                    results[url] = {"error": None, "message": None, "img": img}
-                    for key in url_keys[url]:
-                        out["image_key"].append(key)
-                        out["jpg"].append(jpg)
-                        for k, v in img.items():
-                            out[k].append(v)
-                else:
-                    msg = d["error_message"][i] or ("image missing from the shard tar" if d["status"][i] == "success"
-                                                    else d["status"][i]) or "no image"
-                    results[url] = {"error": classify_error(msg, d["status"][i]), "message": msg, "img": {}}
-            if out["image_key"]:
-                writer.write_table(pa.Table.from_pydict(out, schema=IMAGES_SCHEMA))
-        writer.close()
-        os.replace(tmp, images_path)
+        pq.write_table(pa.Table.from_pydict(out, schema=IMAGES_SCHEMA), tmp, compression="none")  # JPEGs: no gain
+        os.replace(tmp, path)
     except BaseException:
-        writer.close()
         tmp.unlink(missing_ok=True)
         raise
+    return path
+
+
+def _collect(raw: Path | None, url_keys: dict[str, list[str]], images_dir: Path) -> dict[str, dict[str, Any]]:
+    """url → status fields, from img2dataset's metadata and our images parts (made here if a worker
+    did not). Rows of unfinished shards are ignored: their keys become ``missing_from_downloader``."""
+    results: dict[str, dict[str, Any]] = {}
+    images_dir.mkdir(parents=True, exist_ok=True)
+    for meta_path in (finished_raw_shards(raw) if raw is not None else []):
+        name = meta_path.stem
+        part = _part_path(images_dir, name)
+        if not part.exists():
+            normalise_shard(raw, name, images_dir)  # type: ignore[arg-type]
+        ok = pq.read_table(part, columns=["image_key", "width", "height", "original_width", "original_height",
+                                          "sha256"]).to_pylist()
+        done = {r["image_key"]: r for r in ok}
+        d = pq.read_table(meta_path, columns=["url", "status", "error_message"]).to_pydict()
+        for i, url in enumerate(d["url"]):
+            if url not in url_keys or url in results:
+                continue
+            first = done.get(url_keys[url][0])
+            if first is not None:
+                img = {k: first[k] for k in ("width", "height", "original_width", "original_height", "sha256")}
+                results[url] = {"error": None, "message": None, "img": img}
+            else:
+                status = d["status"][i]
+                msg = d["error_message"][i] or ("image missing from the shard tar" if status == "success"
+                                                else status) or "no image"
+                results[url] = {"error": classify_error(msg, status), "message": msg, "img": {}}
+    if not any(images_dir.glob("part-*.parquet")):  # readers of an empty dataset still need its schema
+        pq.write_table(IMAGES_SCHEMA.empty_table(), _part_path(images_dir, "empty"))
     return results
 
 
@@ -442,7 +490,8 @@ def download_urls(spark: Any, requests: Any, out_dir: str | os.PathLike[str],
     DataFrame (collected to the driver: it holds only keys and URLs).
     ``spark`` is the caller's live SparkSession (img2dataset's pyspark distributor runs on it).
     Returns the paths of ``status.parquet`` (one row per distinct requested key, schema
-    ``download_status``) and ``images.parquet`` (``IMAGES_SCHEMA``, one row per successful key).
+    ``download_status``) and the ``images`` Parquet dataset directory (``IMAGES_SCHEMA``, one row per
+    successful key; read it with ``pq.read_table(dir)`` or ``spark.read.parquet(dir)``).
     Refused URLs fail as ``url_refused_*``/``bad_url``/``unresolvable_host`` without a fetch;
     duplicate URLs are fetched once; keys img2dataset lost fail as ``missing_from_downloader``.
     Idempotent: an ``out_dir`` holding a finished result for the same request is returned as is.
@@ -457,7 +506,7 @@ def download_urls(spark: Any, requests: Any, out_dir: str | os.PathLike[str],
             marker = json.loads(marker_path.read_text())
         except (OSError, json.JSONDecodeError):
             marker = {}
-        if marker.get("fingerprint") == result_fp and (out / STATUS_FILE).exists() and (out / IMAGES_FILE).exists():
+        if marker.get("fingerprint") == result_fp and (out / STATUS_FILE).exists() and (out / IMAGES_DIR).is_dir():
             log.info("download: %s already holds this result; skipping", out)
             return _result_from_marker(out, marker)
         marker_path.unlink()
@@ -476,10 +525,12 @@ def download_urls(spark: Any, requests: Any, out_dir: str | os.PathLike[str],
     if allowed and spark is None:
         raise ValueError(f"download_urls needs a SparkSession to fetch {len(allowed)} URLs (got None)")
     t1 = time.perf_counter()
-    raw = _run_img2dataset(spark, allowed, out, cfg) if allowed else None
+    if not allowed:
+        shutil.rmtree(out / IMAGES_DIR, ignore_errors=True)
+    raw = _run_img2dataset(spark, url_keys, out, cfg) if allowed else None
     t2 = time.perf_counter()
     attempts = 1  # one download run tried each allowed URL (``pmd retry-failed`` adds its own)
-    results = _normalise(raw, url_keys, out / IMAGES_FILE)
+    results = _collect(raw, url_keys, out / IMAGES_DIR)
 
     rows = []
     for key in sorted(pairs):
@@ -510,7 +561,7 @@ def download_urls(spark: Any, requests: Any, out_dir: str | os.PathLike[str],
                "normalise_s": round(time.perf_counter() - t2, 3)}
     log.info("download: %d ok, %d failed %s; %s", n_success, len(rows) - n_success, dict(errors.most_common(8)),
              timings)
-    return DownloadResult(out / STATUS_FILE, out / IMAGES_FILE, len(rows), n_success, len(rows) - n_success,
+    return DownloadResult(out / STATUS_FILE, out / IMAGES_DIR, len(rows), n_success, len(rows) - n_success,
                           marker["errors"], resumed=False, timings=timings)
 
 

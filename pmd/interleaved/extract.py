@@ -214,11 +214,18 @@ def _image_src(attrs: dict[str, str | None]) -> str | None:
     return None
 
 
+_CLEAN_ABSOLUTE = re.compile(r"https?://[^/\\;\[\]\x00-\x20\x7f-\U0010ffff][^;\[\]\x00-\x20\x7f-\U0010ffff]*\Z")
+
+
 def resolve_url(base: str, src: str) -> str | None:
     """Absolute http(s) URL of ``src`` against ``base`` (RFC 3986 via urljoin); others are None."""
     src = src.strip()
     if not src or src.startswith(("data:", "javascript:", "about:", "blob:")):
         return None
+    if _CLEAN_ABSOLUTE.match(src) and "?#" not in src and src[-1] not in "?#":
+        # an absolute http(s) URL that urljoin would return unchanged (no parts its parse/unparse
+        # round trip rewrites: empty query or fragment, params, brackets, controls, non-ASCII)
+        return src
     try:
         url = urljoin(base, src)
     except ValueError:
@@ -266,6 +273,39 @@ KIND.update({"-text": _K_TEXT, "br": _K_BR, "img": _K_IMG, "amp-img": _K_IMG, "p
 _EXIT_LINK = -1  # exit markers on the walk's stack (ints, so no tuple per node)
 
 
+# The walk dispatches on lexbor's integer tag id (no tag-name string per node). Ids of the standard
+# tags are fixed; custom elements get per-document ids (pointers, far above any fixed id), so only
+# ids below _FIXED_ID_LIMIT are cached and the others are classified by name every time.
+_FIXED_ID_LIMIT = 1 << 16
+_KIND_BY_ID: dict[int, int] = {}
+_BLOCK_BY_ID: dict[int, tuple[str, int]] = {}  # block tag id -> (name, separator)
+
+
+def _learn_kind(node: Any, tid: int) -> int:
+    tag = node.tag
+    k = KIND.get(tag, 0)
+    if tid < _FIXED_ID_LIMIT:
+        _KIND_BY_ID[tid] = k
+        if k >= _K_BLOCK:
+            _BLOCK_BY_ID[tid] = (tag, BLOCK_SEP[tag])
+    return k
+
+
+def _emit(parts: list[str], link_chars: int, pending: int, path: list[int], tag_of: dict[int, str],
+          blocks: list[_Block], items: list[tuple[str, Any]]) -> int:
+    """Close the current run of inline text as a block; returns the new pending separator."""
+    text = " ".join("".join(parts).split())
+    if text:
+        if "\x00" in text:
+            text = "\n".join(x.strip() for x in text.split("\x00")).strip()
+        if text:
+            b = _Block(text, tuple(path), link_chars, pending, tag_of.get(path[-1], "") if path else "")
+            blocks.append(b)
+            items.append(("t", b))
+            return 0
+    return pending
+
+
 def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], dict[int, int], dict[int, str], set[int], dict[int, int]]:
     """One DFS over the DOM; returns blocks, the ordered item list, parents, tags, negative elements and
     class/id weights of the container elements."""
@@ -280,35 +320,23 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
     link_chars = 0
     in_link = 0
     pending = 2
-    kind_of = KIND.get
-    sep_of = BLOCK_SEP.__getitem__
+    kind_of = _KIND_BY_ID.get
+    block_of = _BLOCK_BY_ID.get
 
-    def flush() -> None:
-        nonlocal parts, link_chars, pending
-        if parts:
-            text = " ".join("".join(parts).split())
-            if text:
-                if "\x00" in text:
-                    text = "\n".join(x.strip() for x in text.split("\x00")).strip()
-                if text:
-                    b = _Block(text, tuple(path), link_chars, pending, tag_of.get(path[-1], "") if path else "")
-                    blocks.append(b)
-                    items.append(("t", b))
-                    pending = 0
-            parts = []
-        link_chars = 0
-
-    def add_image(src: str | None, attrs: dict[str, str | None]) -> None:
-        nonlocal pending
+    def add_image(src: str | None, attrs: dict[str, str | None], parts: list[str], link_chars: int,
+                  pending: int) -> tuple[list[str], int, int]:
         if not src:
-            return
+            return parts, link_chars, pending
         url = resolve_url(base, src)
         if url is None:
-            return
-        flush()
+            return parts, link_chars, pending
+        if parts:
+            pending = _emit(parts, link_chars, pending, path, tag_of, blocks, items)
+            parts = []
         if pending < 1:
             pending = 1
         items.append(("i", _Image(url, src, attrs.get("alt"), attrs.get("width"), attrs.get("height"), tuple(path))))
+        return parts, 0, pending
 
     # the root is a block of its own (body): its id heads every path
     rid = root.mem_id
@@ -327,7 +355,9 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
                 in_link -= 1
             else:  # a block's exit: its separator
                 if parts:
-                    flush()
+                    pending = _emit(parts, link_chars, pending, path, tag_of, blocks, items)
+                    parts = []
+                    link_chars = 0
                 if node > pending:
                     pending = node
                 path.pop()
@@ -335,15 +365,20 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
         nxt = node.next
         if nxt is not None:
             push(nxt)
-        tag = node.tag
-        k = kind_of(tag, 0)
+        tid = node.tag_id
+        k = kind_of(tid)
+        if k is None:
+            k = _learn_kind(node, tid)
         if k == _K_TEXT:
             t = node.text_content
-            if t:
+            # whitespace before any text of a block adds nothing (the block's text is whitespace-
+            # normalised), so it is not collected: most such nodes sit between block tags
+            if t and (parts or not t.isspace()):
                 parts.append(t)
                 if in_link:
                     link_chars += len(t.strip())
         elif k >= _K_BLOCK:
+            tag, sep = block_of(tid) or (node.tag, BLOCK_SEP[node.tag])
             if k == _K_BLOCK_ATTRS:
                 attrs = node.attributes
                 if attrs:
@@ -361,8 +396,9 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
                             if w:
                                 weight[mid] = w
             if parts:
-                flush()
-            sep = sep_of(tag)
+                pending = _emit(parts, link_chars, pending, path, tag_of, blocks, items)
+                parts = []
+                link_chars = 0
             if sep > pending:
                 pending = sep
             mid = node.mem_id
@@ -383,12 +419,14 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
             ch = node.child
             if ch is not None:
                 push(ch)
+        elif k == _K_DROP:  # skipped with its subtree
+            continue
         elif k == _K_BR:
             parts.append(" \x00 ")
         elif k == _K_IMG:
             attrs = node.attributes
             if not _is_hidden(attrs):
-                add_image(_image_src(attrs), attrs)
+                parts, link_chars, pending = add_image(_image_src(attrs), attrs, parts, link_chars, pending)
         elif k == _K_PICTURE:
             best: str | None = None
             img_attrs: dict[str, str | None] = {}
@@ -398,9 +436,9 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
                     best = best or parse_srcset(a.get("srcset") or a.get("data-srcset") or "")
                 elif ch.tag == "img":
                     img_attrs = ch.attributes
-            add_image(best or _image_src(img_attrs), img_attrs)
-        # _K_DROP: skipped with its subtree
-    flush()
+            parts, link_chars, pending = add_image(best or _image_src(img_attrs), img_attrs, parts, link_chars, pending)
+    if parts:
+        _emit(parts, link_chars, pending, path, tag_of, blocks, items)
     return blocks, items, parent_of, tag_of, negative, weight
 
 

@@ -30,6 +30,10 @@ WORDS_DIR = Path(__file__).resolve().parent / "words"
 _SPECIAL = tuple(string.punctuation + string.digits + string.whitespace + "“”‘’«»…–—·•©®™°€£$¥§¶|")
 _SENT_PUNCT = tuple(".!?,;:…。！？，；：")
 _PARA_SPLIT = "\n\n"
+# one regex scan instead of a str.count per special character; characters listed twice in _SPECIAL
+# ("$", "|") were counted twice by the per-character counts and still are
+_SPECIAL_RE = re.compile("[" + re.escape("".join(sorted(set(_SPECIAL)))) + "]")
+_SPECIAL_TWICE = tuple(c for c in set(_SPECIAL) if _SPECIAL.count(c) > 1)
 
 
 
@@ -106,7 +110,10 @@ def char_repetition_ratio(text: str, n: int = 10) -> float:
 
 
 def word_ngrams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    """Consecutive word n-grams as tuples (built by ``zip`` over shifted views, in C)."""
+    if len(words) < n:
+        return []
+    return list(zip(*(words[i:] for i in range(n))))
 
 
 def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
@@ -156,22 +163,30 @@ def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
 
 def text_metrics(text: str, char_rep: float | None = None) -> dict[str, float]:
     """The OBELICS text metrics of one paragraph or document (``char_rep`` if already computed)."""
+    return _text_metrics(text, char_rep)[0]
+
+
+def _text_metrics(text: str, char_rep: float | None = None) -> tuple[dict[str, float], list[str]]:
+    """``text_metrics`` and the words it counted (reused for the document's word repetition)."""
     words = words_of(text)
     n = len(words)
-    stop, flagged = word_list("stopwords_en"), word_list("flagged_en")
     n_chars = len(text) or 1
-    n_special = sum(map(text.count, _SPECIAL))
+    n_special = len(_SPECIAL_RE.findall(text)) + sum(map(text.count, _SPECIAL_TWICE))
     n_punct = sum(map(text.count, _SENT_PUNCT))
+    n_stop = n_flag = 0
+    if n:
+        n_stop = sum(map(word_list("stopwords_en").__contains__, words))
+        n_flag = sum(map(word_list("flagged_en").__contains__, words))
     return {
         "words": n,
         "chars": len(text),
         "char_rep": round(char_repetition_ratio(text, 10) if char_rep is None else char_rep, 4),
         "word_rep": round(repeated_fraction(word_ngrams(words, 5)), 4),
         "special_ratio": round(n_special / n_chars, 4),
-        "stopword_ratio": round(sum(1 for w in words if w in stop) / n, 4) if n else 0.0,
-        "flagged_ratio": round(sum(1 for w in words if w in flagged) / n, 4) if n else 0.0,
+        "stopword_ratio": round(n_stop / n, 4) if n else 0.0,
+        "flagged_ratio": round(n_flag / n, 4) if n else 0.0,
         "punct_ratio": round(n_punct / n, 4) if n else 0.0,
-    }
+    }, words
 
 
 def paragraph_reason(m: dict[str, float], cfg: FilterConfig) -> str | None:
@@ -279,19 +294,28 @@ def filter_nodes(doc: InterleavedDocument, cfg: FilterConfig, nodes: StageCounte
                  images_checked: bool = False, sink: list[dict[str, Any]] | None = None) -> InterleavedDocument:
     """Drop failing paragraphs and images (counted in ``nodes`` by reason), store paragraph metrics,
     merge the remaining consecutive texts. Image counts per document are checked later."""
+    return _filter_nodes(doc, cfg, nodes, images_checked, sink)[0]
+
+
+def _filter_nodes(doc: InterleavedDocument, cfg: FilterConfig, nodes: StageCounters, images_checked: bool,
+                  sink: list[dict[str, Any]] | None) -> tuple[InterleavedDocument, list[str]]:
+    """``filter_nodes`` and the words of the kept paragraphs in order (the document's words: a word
+    never spans the paragraph separator, so the document need not be tokenised again)."""
+    doc_words: list[str] = []
     texts: list[str | None] = []
     images: list[str | None] = []
     metadata: list[dict[str, Any] | None] = []
     paras_of = [[p for p in (x.strip() for x in t.split(_PARA_SPLIT)) if p] if t is not None else []
                 for t in doc.texts]
     flat = [p for ps in paras_of for p in ps]
-    reps = iter(char_repetition_ratios(flat))
+    # rounded once for all paragraphs (numpy's rounding, as ``round`` on each numpy scalar did)
+    reps = iter(np.round(np.asarray(char_repetition_ratios(flat), dtype=np.float64), 4).tolist()) if flat else iter(())
     for t, im, md, paras in zip(doc.texts, doc.images, doc.metadata, paras_of):
         if t is not None:
             kept, kept_m = [], []
             for para in paras:
                 nodes.add_input()
-                m = text_metrics(para, next(reps))
+                m, words = _text_metrics(para, next(reps))
                 reason = paragraph_reason(m, cfg)
                 if reason:
                     nodes.add_dropped(reason)
@@ -301,6 +325,7 @@ def filter_nodes(doc: InterleavedDocument, cfg: FilterConfig, nodes: StageCounte
                 nodes.add_kept()
                 kept.append(para)
                 kept_m.append(m)
+                doc_words += words
             if not kept:
                 continue
             if texts and texts[-1] is not None:  # merge with the previous text (an image was removed between)
@@ -323,12 +348,13 @@ def filter_nodes(doc: InterleavedDocument, cfg: FilterConfig, nodes: StageCounte
             texts.append(None)
             images.append(im)
             metadata.append(dict(md or {}))
-    return InterleavedDocument(doc.url, texts, images, metadata, dict(doc.general_metadata))
+    return InterleavedDocument(doc.url, texts, images, metadata, dict(doc.general_metadata)), doc_words
 
 
-def document_metrics(doc: InterleavedDocument) -> dict[str, Any]:
+def document_metrics(doc: InterleavedDocument, words: list[str] | None = None) -> dict[str, Any]:
     """Document metrics: the additive ones (words, characters, stop-word/flagged/special/punctuation
-    ratios) aggregated from the stored paragraph metrics, the repetition ratios on the full text."""
+    ratios) aggregated from the stored paragraph metrics, the repetition ratios on the full text
+    (``words``: the full text's words when already known, see ``_filter_nodes``)."""
     full = _PARA_SPLIT.join(t for t in doc.texts if t)
     paras = [m for md in doc.metadata if md and "paragraphs" in md for m in md["paragraphs"]]
     n = sum(p["words"] for p in paras)
@@ -337,7 +363,7 @@ def document_metrics(doc: InterleavedDocument) -> dict[str, Any]:
         "words": n,
         "chars": len(full),
         "char_rep": round(char_repetition_ratio(full, 10), 4),
-        "word_rep": round(repeated_fraction(word_ngrams(words_of(full), 5)), 4),
+        "word_rep": round(repeated_fraction(word_ngrams(words_of(full) if words is None else words, 5)), 4),
         "special_ratio": round(sum(p["special_ratio"] * p["chars"] for p in paras) / chars, 4),
         "stopword_ratio": round(sum(p["stopword_ratio"] * p["words"] for p in paras) / n, 4) if n else 0.0,
         "flagged_ratio": round(sum(p["flagged_ratio"] * p["words"] for p in paras) / n, 4) if n else 0.0,
@@ -422,8 +448,8 @@ def _filter_batch(batch: list[InterleavedDocument], cfg: FilterConfig, dc: Stage
             dc.add_dropped("doc_language")
             yield Dropped("doc_language", d.id, None, d.url)
             continue
-        f = filter_nodes(pre, cfg, nc, images_checked=True, sink=sink)
-        m = document_metrics(f)
+        f, words = _filter_nodes(pre, cfg, nc, True, sink)
+        m = document_metrics(f, words)
         if lang is not None:
             m["lang"], m["lang_score"] = lang[0], round(lang[1], 4)
         f.general_metadata = {**f.general_metadata, "metrics": m}

@@ -4,8 +4,8 @@ A sample is ``(key, {ext: bytes})`` and becomes tar members ``{key}.{ext}``. Eve
 that could vary between runs is fixed (mtime 0, uid/gid 0, empty user/group names, mode 0644,
 PAX format, UTF-8) and members are written in a fixed order, so the same samples always give a
 byte-identical tar, hence the same sha256 on a laptop and on a cluster. Files are written to
-``<path>.tmp-<pid>`` and renamed into place: a reader never sees half a shard, and a rerun that
-finds the final name knows the shard is complete.
+``.<name>.tmp-<pid>`` beside ``path`` and renamed into place: a reader never sees half a shard,
+and a rerun that finds the final name knows the shard is complete.
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ class _HashingWriter:
 
 
 def tmp_name(path: str | os.PathLike[str]) -> Path:
-    return Path(f"{os.fspath(path)}.tmp-{os.getpid()}")
+    """``dir/.name.tmp-<pid>``: beside the target (same filesystem, so the rename is atomic) and
+    hidden, so Spark and pyarrow dataset readers skip one left behind by a killed process."""
+    p = Path(path)
+    return p.parent / f".{p.name}.tmp-{os.getpid()}"
 
 
 def _check_ext(key: str, ext: str) -> None:

@@ -185,7 +185,7 @@ def _by_source(s, col: str) -> dict:
     """{source: non-null values of ``col``} in one groupby pass (empty when either column is missing)."""
     if not len(s) or col not in s or "source" not in s:
         return {}
-    return {str(k): v.dropna() for k, v in s.groupby(s["source"].astype(str))[col] if v.notna().any()}
+    return {str(k): v.dropna() for k, v in s.groupby("source", observed=True)[col] if v.notna().any()}
 
 
 def _grid(n: int, cols: int = 3) -> tuple[int, int]:
@@ -194,29 +194,33 @@ def _grid(n: int, cols: int = 3) -> tuple[int, int]:
 
 
 def plot_caption_lengths(build: Build, save: str | Path | None = None) -> Figure:
-    """Histogram of caption length (words) per source, with each source's mean."""
+    """Histogram of caption length (words) per source on one shared x axis, with each source's mean."""
     s = build.items
     by_src = _by_source(s, "caption_words")
     groups = sorted(by_src)
     rows, cols = _grid(len(groups))
-    fig = Figure(figsize=(4 * cols, 2.8 * rows + 0.4))
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    fig = Figure(figsize=(4 * cols, 2.5 * rows + 0.8))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False, sharex=True)).ravel()
     if not groups:
         _empty(axes[0], "captions")
-    for ax, src in zip(axes, groups):
+    top = max((float(w.quantile(0.99)) for w in by_src.values()), default=2.0)
+    bins = np.arange(0, int(top) + 2) - 0.5 if top < 60 else np.linspace(0, top, 41)
+    for i, (ax, src) in enumerate(zip(axes, groups)):
         w = by_src[src]
-        bins = np.arange(0, max(int(w.max()) + 2, 3))
-        if len(bins) > 60:
-            bins = 40
-        ax.hist(w, bins=bins, color=_COLOURS["build"], edgecolor="white")
+        ax.hist(w.clip(upper=bins[-1]), bins=bins, color=_COLOURS["build"], edgecolor="white")
         ax.axvline(w.mean(), color="black", linestyle="--", linewidth=1)
         ax.set_title(f"{src} (n={len(w):,}, mean {w.mean():.1f})", fontsize=9)
-        ax.set_xlabel("caption length (words)")
-        ax.set_ylabel("pairs")
+        if i % cols == 0:
+            ax.set_ylabel("pairs")
         _int_axis(ax.yaxis)
+    for i, ax in enumerate(axes):
+        # x labels on the lowest visible plot of each column only (the axis is shared)
+        if i < len(groups) and i + cols >= len(groups):
+            ax.set_xlabel("caption length (words)")
+            ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axes[len(groups):] if groups else axes[1:]:
         ax.set_visible(False)
-    fig.suptitle("Caption word-length distribution per source (dashed: mean)")
+    fig.suptitle("Caption word-length distribution per source (dashed: mean; longest 1% in the last bin)")
     return _finish(fig, save)
 
 

@@ -111,12 +111,19 @@ def source_table(build: Build) -> pd.DataFrame:
     img = {c: [] for c in SOURCE_COLUMNS[5:]}
     if build.kind == PAIRS and len(items):
         key, uniq = _image_columns(items)
-        g = items.groupby(items["source"].astype(str)) if "source" in items else None
+        # hash each id column once into integer codes; distinct counts per source are then cheap
+        codes = {c: pd.factorize(items[c])[0] for c in {key, uniq} if c}
+        frame = pd.DataFrame({f"_{c}": pd.Series(v, index=items.index).where(v >= 0)  # -1 (null) → NaN
+                              for c, v in codes.items()}, index=items.index)
+        if "source" in items:
+            frame["source"] = items["source"]
+        g = frame.groupby("source", observed=True) if "source" in items else None
+        gw = items.groupby("source", observed=True) if "source" in items else None
         per = pd.DataFrame({
-            "images": g[key].nunique() if key else g.size(),
-            "unique_images": g[uniq].nunique() if uniq else g.size(),
-            "mean_words": g["caption_words"].mean() if "caption_words" in items else math.nan,
-            "median_words": g["caption_words"].median() if "caption_words" in items else math.nan,
+            "images": g[f"_{key}"].nunique() if key else g.size(),
+            "unique_images": g[f"_{uniq}"].nunique() if uniq else g.size(),
+            "mean_words": gw["caption_words"].mean() if "caption_words" in items else math.nan,
+            "median_words": gw["caption_words"].median() if "caption_words" in items else math.nan,
         }) if g is not None else pd.DataFrame(columns=list(img))
         for src in df["source"]:
             have = src in per.index
@@ -124,8 +131,8 @@ def source_table(build: Build) -> pd.DataFrame:
             img["unique_images"].append(int(per.at[src, "unique_images"]) if have else 0)
             img["mean_words"].append(float(per.at[src, "mean_words"]) if have else math.nan)
             img["median_words"].append(float(per.at[src, "median_words"]) if have else math.nan)
-        total["images"] = int(items[key].nunique()) if key else len(items)
-        total["unique_images"] = int(items[uniq].nunique()) if uniq else len(items)
+        total["images"] = int(codes[key].max() + 1) if key else len(items)
+        total["unique_images"] = int(codes[uniq].max() + 1) if uniq else len(items)
         total["mean_words"], total["median_words"] = _word_stats(items.get("caption_words", pd.Series(dtype=float)))
     elif build.kind == INTERLEAVED and len(items):
         n_img = int(items["n_images"].sum()) if "n_images" in items else 0
@@ -247,7 +254,9 @@ def paper_comparison(build: Build) -> pd.DataFrame:
     from pmd.stats.paper import compare_with_paper
 
     s = build.items
-    src = s["source"].astype(str) if "source" in s else None
-    counts = src.value_counts().to_dict() if src is not None else {}
-    words = s.groupby(src)["caption_words"].mean().to_dict() if src is not None and "caption_words" in s and len(s) else {}
+    if "source" not in s or not len(s):
+        return compare_with_paper({})
+    counts = {str(k): int(n) for k, n in s["source"].value_counts().items() if n}
+    words = ({str(k): float(v) for k, v in s.groupby("source", observed=True)["caption_words"].mean().items()}
+             if "caption_words" in s else {})
     return compare_with_paper(counts, words)
