@@ -32,7 +32,7 @@ def test_same_samples_give_byte_identical_tars(tmp_path):
 
 
 def test_headers_are_fixed_and_members_ordered(tmp_path):
-    info = write_tar_shard(tmp_path / "s.tar", _samples(2))
+    info = write_tar_shard(tmp_path / "s.tar", _samples(2), fsync=True)
     with tarfile.open(info.path) as tar:
         members = tar.getmembers()
     assert [m.name for m in members] == ["0000ab.jpg", "0000ab.json", "0000ab.txt",

@@ -214,7 +214,7 @@ def _image_src(attrs: dict[str, str | None]) -> str | None:
     return None
 
 
-_CLEAN_ABSOLUTE = re.compile(r"https?://[^/\\;\[\]\x00-\x20\x7f-\U0010ffff][^;\[\]\x00-\x20\x7f-\U0010ffff]*\Z")
+_CLEAN_ABSOLUTE = re.compile(r"https?://[^/?#\\;\[\]\x00-\x20\x7f-\U0010ffff][^;\[\]\x00-\x20\x7f-\U0010ffff]*\Z")
 
 
 def resolve_url(base: str, src: str) -> str | None:
@@ -270,7 +270,7 @@ KIND: dict[str, int] = {t: _K_DROP for t in DROP_TAGS}
 KIND.update({t: (_K_BLOCK_ATTRS if t in _ATTR_TAGS else _K_BLOCK) for t in BLOCK_SEP})
 KIND.update({"-text": _K_TEXT, "br": _K_BR, "img": _K_IMG, "amp-img": _K_IMG, "picture": _K_PICTURE, "a": _K_LINK,
              "-comment": _K_DROP, "-doctype": _K_DROP, "_comment": _K_DROP})
-_EXIT_LINK = -1  # exit markers on the walk's stack (ints, so no tuple per node)
+_EXIT_LINK, _EXIT_INLINE = -1, 0  # exit markers on the walk's stack (ints; block exits are their separator, > 0)
 
 
 # The walk dispatches on lexbor's integer tag id (no tag-name string per node). Ids of the standard
@@ -343,40 +343,49 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
     parent_of[rid] = 0
     tag_of[rid] = root.tag
     path.append(rid)
+    # Siblings are followed in the inner loop (node = node.next); entering an element pushes the
+    # sibling to resume with and an int exit marker (a block's separator, _EXIT_LINK, or
+    # _EXIT_INLINE), so a text node costs no stack operation.
     stack: list[Any] = []
-    first = root.child
-    if first is not None:
-        stack.append(first)
     pop, push = stack.pop, stack.append
-    while stack:
-        node = pop()
-        if node.__class__ is int:
-            if node == _EXIT_LINK:
-                in_link -= 1
-            else:  # a block's exit: its separator
+    node = root.child
+    while True:
+        if node is None:
+            if not stack:
+                break
+            x = pop()
+            if x > 0:  # a block's exit: its separator
                 if parts:
                     pending = _emit(parts, link_chars, pending, path, tag_of, blocks, items)
                     parts = []
                     link_chars = 0
-                if node > pending:
-                    pending = node
+                if x > pending:
+                    pending = x
                 path.pop()
+            elif x == _EXIT_LINK:
+                in_link -= 1
+            node = pop()
             continue
-        nxt = node.next
-        if nxt is not None:
-            push(nxt)
         tid = node.tag_id
         k = kind_of(tid)
         if k is None:
             k = _learn_kind(node, tid)
         if k == _K_TEXT:
-            t = node.text_content
             # whitespace before any text of a block adds nothing (the block's text is whitespace-
-            # normalised), so it is not collected: most such nodes sit between block tags
-            if t and (parts or not t.isspace()):
-                parts.append(t)
-                if in_link:
-                    link_chars += len(t.strip())
+            # normalised), so it is not collected: most such nodes sit between block tags, and
+            # lexbor tells ASCII-whitespace nodes without a str being made
+            if parts:
+                t = node.text_content
+                if t:
+                    parts.append(t)
+                    if in_link:
+                        link_chars += len(t.strip())
+            elif not node.is_empty_text_node:
+                t = node.text_content
+                if t and not t.isspace():
+                    parts.append(t)
+                    if in_link:
+                        link_chars += len(t.strip())
         elif k >= _K_BLOCK:
             tag, sep = block_of(tid) or (node.tag, BLOCK_SEP[node.tag])
             if k == _K_BLOCK_ATTRS:
@@ -384,6 +393,7 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
                 if attrs:
                     if "hidden" in attrs or "style" in attrs or "aria-hidden" in attrs:
                         if _is_hidden(attrs):
+                            node = node.next
                             continue
                     if "class" in attrs or "id" in attrs:
                         neg, pos = _class_hints(attrs)
@@ -405,22 +415,27 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
             parent_of[mid] = path[-1]
             tag_of[mid] = tag
             path.append(mid)
+            push(node.next)
             push(sep)
-            ch = node.child
-            if ch is not None:
-                push(ch)
-        elif k == 0:  # inline: unwrap
-            ch = node.child
-            if ch is not None:
-                push(ch)
-        elif k == _K_LINK:
-            in_link += 1
-            push(_EXIT_LINK)
-            ch = node.child
-            if ch is not None:
-                push(ch)
-        elif k == _K_DROP:  # skipped with its subtree
+            node = node.child
             continue
+        elif k == 0:  # inline: unwrapped
+            ch = node.child
+            if ch is not None:
+                push(node.next)
+                push(_EXIT_INLINE)
+                node = ch
+                continue
+        elif k == _K_LINK:
+            ch = node.child
+            if ch is not None:
+                in_link += 1
+                push(node.next)
+                push(_EXIT_LINK)
+                node = ch
+                continue
+        elif k == _K_DROP:  # skipped with its subtree
+            pass
         elif k == _K_BR:
             parts.append(" \x00 ")
         elif k == _K_IMG:
@@ -437,6 +452,7 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
                 elif ch.tag == "img":
                     img_attrs = ch.attributes
             parts, link_chars, pending = add_image(best or _image_src(img_attrs), img_attrs, parts, link_chars, pending)
+        node = node.next
     if parts:
         _emit(parts, link_chars, pending, path, tag_of, blocks, items)
     return blocks, items, parent_of, tag_of, negative, weight

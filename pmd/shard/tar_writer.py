@@ -94,13 +94,15 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
 
 
 def write_tar_shard(path: str | os.PathLike[str], samples: Iterable[Sample],
-                    ext_order: Sequence[str] | None = None) -> ShardInfo:
+                    ext_order: Sequence[str] | None = None, fsync: bool = False) -> ShardInfo:
     """Write ``samples`` as a reproducible WebDataset tar at ``path`` (atomically) and describe it.
 
     Keys must be valid ``pmd.ids`` keys (hex: no dots, since WebDataset splits member names at the
     first dot) and unique within the shard. Extensions may hold dots (``000.jpg``). Members of a
     sample are written in ``ext_order`` (unlisted ones after, sorted), or sorted by extension.
-    Raises ``ValueError`` on a bad key; no partial file is left behind on any error.
+    Raises ``ValueError`` on a bad key; no partial file is left behind on any error. ``fsync``
+    forces the bytes to disk before the rename (off by default: it costs seconds per shard on busy
+    disks, and the manifest's sha256 already catches a shard damaged by a machine crash).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,8 +124,9 @@ def write_tar_shard(path: str | os.PathLike[str], samples: Iterable[Sample],
                             data = data.encode("utf-8")
                         tar.addfile(_tarinfo(f"{key}.{ext}", len(data)), io.BytesIO(data))
                     n += 1
-            raw.flush()
-            os.fsync(raw.fileno())
+            if fsync:
+                raw.flush()
+                os.fsync(raw.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
