@@ -47,7 +47,7 @@ def test_spark_submit_on_standalone_equals_local(sample_build, standalone_cluste
          "--conf", "spark.driver.bindAddress=127.0.0.1", "--conf", "spark.executor.memory=1g",
          "--conf", "spark.sql.shuffle.partitions=2", "--conf", "spark.ui.enabled=false",
          str(REPO / "pipelines" / "pmd_build.py"), "--out", str(out), "--sample-dir", str(sample_build / "sample")],
-        env=_env(), capture_output=True, text=True, timeout=900, cwd=str(tmp_path))
+        env=_env(), capture_output=True, text=True, timeout=1500, cwd=str(tmp_path))
     assert res.returncode == 0, res.stderr[-5000:]
     # it really ran on the cluster: the master registered our application
     master_log = "".join(p.read_text(errors="replace") for p in (state / "logs").glob("*Master*.out"))

@@ -102,8 +102,9 @@ def test_pmd_stats_missing_build_is_exit_2(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.spark
-def test_pmd_stats_on_sample_build(sample_build, tmp_path, capsys):
-    assert main(["stats", str(sample_build), "--plots", str(tmp_path / "p")]) == 0
+def test_pmd_stats_on_sample_build(sample_build, capsys):
+    # the same 7 plots are rendered from this build by test_pmd_notebook_runs_on_sample_build
+    assert main(["stats", str(sample_build), "--no-plots"]) == 0
     out = capsys.readouterr().out
     check_against_counters(out, Path(sample_build))
     import pyarrow.parquet as pq
@@ -111,7 +112,6 @@ def test_pmd_stats_on_sample_build(sample_build, tmp_path, capsys):
     samples = pq.read_table(Path(sample_build) / "stats" / "samples.parquet")
     rows = {r["source"]: r for r in parse_section(out, "Per source")}
     assert int(rows["TOTAL"]["kept"]) == samples.num_rows
-    assert len(list((tmp_path / "p").glob("*.png"))) == len(plots.PAIR_PLOTS)
     assert (Path(sample_build) / "DATASET_CARD.md").is_file()  # written by the build itself
 
 

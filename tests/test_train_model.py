@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pmd.training.codebook import build_codebook
-from pmd.training.config import ModelConfig, load_train_config
+from pmd.training.config import load_train_config
 from pmd.training.data import Collator, InMemoryPairs, batch_kinds, train_tokenizer
 from pmd.training.losses import choose_negatives, contrastive_loss
 from pmd.training.masking import BlockMasker, mask_tokens

@@ -82,7 +82,7 @@ def test_aligned_sample_build_passes_and_beats_shuffled_control(aligned_report):
         assert a[f"{d}_r@5"] >= 3 * a[f"{d}_chance@5"]
         assert a[f"{d}_r@5"] >= c[f"{d}_r@5"] + 0.1
         assert a[f"{d}_r@10"] > c[f"{d}_r@10"]
-    assert a["gc_loss"] < a["gc_chance"] - 0.5      # the aligned run learnt held-out alignment ...
+    assert a["gc_loss"] < a["gc_chance"] - 0.3      # the aligned run learnt held-out alignment ...
     assert c["gc_loss"] > c["gc_chance"] - 0.25     # ... the control stays at ln(batch)
     saved = json.loads((out / "report.json").read_text())
     assert saved["pass"] is True and saved["holdout_pairs"] == report["holdout_pairs"] >= 64

@@ -196,6 +196,18 @@ def parse_srcset(value: str) -> str | None:
     return best
 
 
+_PLACEHOLDER_PARTS = ("blank.", "spacer", "placeholder", "pixel.gif", "transparent.", "lazy.gif", "lazy.png", "lazy.svg")
+
+
+def _is_placeholder(url: str) -> bool:
+    """``_PLACEHOLDER.search(url)``; ASCII URLs (nearly all) by substring tests on the lower-cased URL,
+    which is what the case-insensitive regex matches there."""
+    if url.isascii():
+        low = url.lower()
+        return low.startswith("data:") or any(p in low for p in _PLACEHOLDER_PARTS)
+    return _PLACEHOLDER.search(url) is not None
+
+
 def _image_src(attrs: dict[str, str | None]) -> str | None:
     """The best URL of an ``<img>``: largest srcset candidate, then lazy-load attributes, then ``src``;
     placeholders (``data:``, spacer gifs) never win over a real URL."""
@@ -203,13 +215,13 @@ def _image_src(attrs: dict[str, str | None]) -> str | None:
         v = attrs.get(a)
         if v:
             u = parse_srcset(v)
-            if u and not _PLACEHOLDER.search(u):
+            if u and not _is_placeholder(u):
                 return u
     for a in IMG_URL_ATTRS:
         v = attrs.get(a)
         if v:
             v = v.strip()
-            if v and not _PLACEHOLDER.search(v):
+            if v and not _is_placeholder(v):
                 return v
     return None
 
@@ -291,7 +303,7 @@ def _learn_kind(node: Any, tid: int) -> int:
     return k
 
 
-def _emit(parts: list[str], link_chars: int, pending: int, path: list[int], tag_of: dict[int, str],
+def _emit(parts: list[str], link_chars: int, pending: int, path: list[int], tag_of: list[str],
           blocks: list[_Block], items: list[tuple[str, Any]]) -> int:
     """Close the current run of inline text as a block; returns the new pending separator."""
     text = " ".join("".join(parts).split())
@@ -299,20 +311,21 @@ def _emit(parts: list[str], link_chars: int, pending: int, path: list[int], tag_
         if "\x00" in text:
             text = "\n".join(x.strip() for x in text.split("\x00")).strip()
         if text:
-            b = _Block(text, tuple(path), link_chars, pending, tag_of.get(path[-1], "") if path else "")
+            b = _Block(text, tuple(path), link_chars, pending, tag_of[path[-1]])
             blocks.append(b)
             items.append(("t", b))
             return 0
     return pending
 
 
-def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], dict[int, int], dict[int, str], set[int], dict[int, int]]:
+def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], list[int], list[str], set[int], dict[int, int]]:
     """One DFS over the DOM; returns blocks, the ordered item list, parents, tags, negative elements and
-    class/id weights of the container elements."""
+    class/id weights of the container elements. Block elements are numbered 1, 2, ... in document
+    (pre)order; ``parent_of[e]`` and ``tag_of[e]`` are lists indexed by that number (0: no element)."""
     items: list[tuple[str, Any]] = []
     blocks: list[_Block] = []
-    parent_of: dict[int, int] = {}
-    tag_of: dict[int, str] = {}
+    parent_of: list[int] = [0]
+    tag_of: list[str] = [""]
     negative: set[int] = set()
     weight: dict[int, int] = {}
     path: list[int] = []
@@ -339,10 +352,9 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
         return parts, 0, pending
 
     # the root is a block of its own (body): its id heads every path
-    rid = root.mem_id
-    parent_of[rid] = 0
-    tag_of[rid] = root.tag
-    path.append(rid)
+    parent_of.append(0)
+    tag_of.append(root.tag)
+    path.append(1)
     # Siblings are followed in the inner loop (node = node.next); entering an element pushes the
     # sibling to resume with and an int exit marker (a block's separator, _EXIT_LINK, or
     # _EXIT_INLINE), so a text node costs no stack operation.
@@ -398,23 +410,22 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
                     if "class" in attrs or "id" in attrs:
                         neg, pos = _class_hints(attrs)
                         if neg or pos:
-                            mid = node.mem_id
+                            eid = len(tag_of)  # the number this element gets below
                             neg = neg and tag not in _NEVER_NEGATIVE
                             if neg:
-                                negative.add(mid)
+                                negative.add(eid)
                             w = (25 if pos else 0) - (25 if neg else 0)
                             if w:
-                                weight[mid] = w
+                                weight[eid] = w
             if parts:
                 pending = _emit(parts, link_chars, pending, path, tag_of, blocks, items)
                 parts = []
                 link_chars = 0
             if sep > pending:
                 pending = sep
-            mid = node.mem_id
-            parent_of[mid] = path[-1]
-            tag_of[mid] = tag
-            path.append(mid)
+            path.append(len(tag_of))
+            parent_of.append(path[-2])
+            tag_of.append(tag)
             push(node.next)
             push(sep)
             node = node.child
@@ -461,24 +472,25 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], di
 # --------------------------------------------------------------------------- main content
 
 
-def _select(blocks: list[_Block], parent_of: dict[int, int], tag_of: dict[int, str], negative: set[int],
+def _select(blocks: list[_Block], parent_of: list[int], tag_of: list[str], negative: set[int],
             weight: dict[int, int]) -> tuple[set[int] | None, set[int]]:
     """The content region (a set of container ids; None = whole page) and the negative containers that
     still apply (those that are not ancestors of the chosen container)."""
-    text_len: dict[int, int] = {}
-    link_len: dict[int, int] = {}
+    n_el = len(tag_of)
+    text_len = [0] * n_el
+    link_len = [0] * n_el
     score: dict[int, float] = {}
     for b in blocks:  # text of each block on its innermost container, then summed up the tree once
         e = b.path[-1]
-        text_len[e] = text_len.get(e, 0) + len(b.text)
-        link_len[e] = link_len.get(e, 0) + b.link_chars
-    for e in reversed(tag_of):  # tag_of is in document (pre)order: children come after their parents
-        t = text_len.get(e)
+        text_len[e] += len(b.text)
+        link_len[e] += b.link_chars
+    for e in range(n_el - 1, 0, -1):  # document (pre)order: children come after their parents
+        t = text_len[e]
         if t:
-            par = parent_of.get(e, 0)
+            par = parent_of[e]
             if par:
-                text_len[par] = text_len.get(par, 0) + t
-                link_len[par] = link_len.get(par, 0) + link_len.get(e, 0)
+                text_len[par] += t
+                link_len[par] += link_len[e]
     for b in blocks:
         own = len(b.text) - b.link_chars
         if own < 25 or len(b.path) < 2:
@@ -487,11 +499,11 @@ def _select(blocks: list[_Block], parent_of: dict[int, int], tag_of: dict[int, s
         for level, e in enumerate(reversed(b.path[:-1][-3:]) if b.tag in ("p", "pre", "td", "blockquote", "li")
                                   else reversed(b.path[-3:])):
             if e not in score:
-                score[e] = float(TAG_BONUS.get(tag_of.get(e, ""), 0) + weight.get(e, 0))
+                score[e] = float(TAG_BONUS.get(tag_of[e], 0) + weight.get(e, 0))
             score[e] += s / (1.0, 2.0, 6.0)[level]
     if not score:
         return None, negative
-    final = {e: s * (1.0 - link_len.get(e, 0) / max(text_len.get(e, 1), 1)) for e, s in score.items()}
+    final = {e: s * (1.0 - link_len[e] / max(text_len[e] or 1, 1)) for e, s in score.items()}
     top = max(final, key=final.__getitem__)
     if final[top] < 5:
         return None, negative
@@ -499,41 +511,23 @@ def _select(blocks: list[_Block], parent_of: dict[int, int], tag_of: dict[int, s
     e = top
     while e:
         ancestors.add(e)
-        e = parent_of.get(e, 0)
+        e = parent_of[e]
     region = {top}
-    parent = parent_of.get(top, 0)
+    parent = parent_of[top]
     threshold = max(10.0, final[top] * 0.2)
     if parent:
-        for e, p in parent_of.items():
-            if p != parent or e == top or e in negative:
+        for e in range(1, n_el):
+            if parent_of[e] != parent or e == top or e in negative:
                 continue
             if final.get(e, 0.0) >= threshold:
                 region.add(e)
                 continue
-            tl = text_len.get(e, 0)
-            ld = link_len.get(e, 0) / tl if tl else 1.0
-            if tag_of.get(e) in ("p", "blockquote", "pre", "ul", "ol", "table", "h2", "h3", "h4", "figure", "div"):
+            tl = text_len[e]
+            ld = link_len[e] / tl if tl else 1.0
+            if tag_of[e] in ("p", "blockquote", "pre", "ul", "ol", "table", "h2", "h3", "h4", "figure", "div"):
                 if (tl > 80 and ld < 0.25) or (0 < tl <= 80 and ld == 0):
                     region.add(e)
     return region, negative - ancestors
-
-
-def _in_region(path: tuple[int, ...], region: set[int] | None, negative: set[int]) -> bool:
-    if negative and not negative.isdisjoint(path):
-        return False
-    return region is None or not region.isdisjoint(path)
-
-
-def _keep_block(b: _Block) -> bool:
-    n = len(b.text)
-    ld = b.link_chars / n if n else 1.0
-    if ld > 0.5:
-        return False
-    if ld > 0.25 and n < 200:
-        return False
-    if n < 40 and _BOILERPLATE_LINE.match(b.text):
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------- public API
@@ -572,7 +566,7 @@ def extract_document(
             title = " ".join(t.text().split()) or None
     root = tree.body or tree.root
     if root is None:
-        blocks, items, parent_of, tag_of, negative, weight = [], [], {}, {}, set(), {}
+        blocks, items, parent_of, tag_of, negative, weight = [], [], [0], [""], set(), {}
     else:
         blocks, items, parent_of, tag_of, negative, weight = _walk(root, base)
     if main_content:
@@ -594,11 +588,16 @@ def extract_document(
             buf.clear()
 
     for kind, it in items:
-        if not _in_region(it.path, region, neg):
+        # in the region and under no boilerplate container; then the block's own link density and
+        # boilerplate-line checks
+        p = it.path
+        if (neg and not neg.isdisjoint(p)) or (region is not None and region.isdisjoint(p)):
             skipped = True
             continue
         if kind == "t":
-            if not _keep_block(it):
+            n = len(it.text)
+            ld = it.link_chars / n if n else 1.0
+            if ld > 0.5 or (ld > 0.25 and n < 200) or (n < 40 and _BOILERPLATE_LINE.match(it.text)):
                 skipped = True
                 continue
             if buf:

@@ -86,6 +86,36 @@ def char_ngrams(text: str, n: int) -> list[str]:
     return [text[i:i + n] for i in range(len(text) - n + 1)]
 
 
+_MULT = 1099511628211
+
+
+def _ngram_hashes(codes: np.ndarray, n: int) -> np.ndarray:
+    """Hashes ``sum(codes[i + j] * _MULT ** (n - 1 - j)) mod 2**64`` of every length-``n`` window, the
+    value the rolling loop ``h = h * _MULT + codes[i + j]`` gives, built by doubling window lengths
+    (4 array steps of 2 operations for n = 10 instead of 10)."""
+    size = codes.size
+    acc: np.ndarray | None = None
+    acc_len = 0
+    cur, cur_len = codes, 1
+    k = n
+    with np.errstate(over="ignore"):
+        while True:
+            if k & 1:
+                if acc is None:
+                    acc, acc_len = cur, cur_len
+                else:  # acc's window followed by cur's
+                    cnt = size - acc_len - cur_len + 1
+                    acc = acc[:cnt] * np.uint64(pow(_MULT, cur_len, 1 << 64)) + cur[acc_len:acc_len + cnt]
+                    acc_len += cur_len
+            k >>= 1
+            if not k:
+                break
+            cnt = size - 2 * cur_len + 1
+            cur = cur[:cnt] * np.uint64(pow(_MULT, cur_len, 1 << 64)) + cur[cur_len:cur_len + cnt]
+            cur_len *= 2
+    return acc[:size - n + 1]  # type: ignore[index]
+
+
 def char_repetition_ratio(text: str, n: int = 10) -> float:
     """``repetition_ratio(char_ngrams(text, n))`` computed on 64-bit rolling hashes with numpy
     (a 10 k-character document costs well under a millisecond instead of 10 k string slices)."""
@@ -95,12 +125,9 @@ def char_repetition_ratio(text: str, n: int = 10) -> float:
     if m < 64:
         return repetition_ratio(char_ngrams(text, n))
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    h = np.zeros(m, dtype=np.uint64)
-    mult = np.uint64(1099511628211)
-    with np.errstate(over="ignore"):
-        for i in range(n):
-            h = h * mult + codes[i:i + m]
-    _, counts = np.unique(h, return_counts=True)
+    h = np.sort(_ngram_hashes(codes, n))  # np.unique's counts, without its extra passes
+    bounds = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1], [True])))
+    counts = np.diff(bounds)
     rep = counts[counts > 1]
     if rep.size == 0:
         return 0.0
@@ -129,25 +156,28 @@ def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
     if m <= 0:
         return [0.0] * P
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    h = np.zeros(m, dtype=np.uint64)
-    mult = np.uint64(1099511628211)
-    with np.errstate(over="ignore"):
-        for i in range(n):
-            h = h * mult + codes[i:i + m]
+    h = _ngram_hashes(codes, n)
     ends = np.cumsum(lens)
     pid = np.repeat(np.arange(P), lens)[:m]
     valid = np.arange(n, m + n) <= ends[pid]
     h, pid = h[valid], pid[valid]
     if h.size == 0:
         return [0.0] * P
-    order = np.lexsort((h, pid))
-    hs, ps = h[order], pid[order]
-    change = np.empty(hs.size, dtype=bool)
+    # group equal (text, hash) pairs: the dense rank of each hash, then one sort of rank * P + text
+    # (an argsort and a plain sort are ~2x faster than lexsort on two keys; the groups are the same)
+    order = np.argsort(h)
+    hs = h[order]
+    newh = np.empty(hs.size, dtype=bool)
+    newh[0] = True
+    newh[1:] = hs[1:] != hs[:-1]
+    key = (np.cumsum(newh) - 1) * P + pid[order]
+    key.sort()
+    change = np.empty(key.size, dtype=bool)
     change[0] = True
-    change[1:] = (hs[1:] != hs[:-1]) | (ps[1:] != ps[:-1])
+    change[1:] = key[1:] != key[:-1]
     idx = np.flatnonzero(change)
-    counts = np.diff(np.append(idx, hs.size))
-    upid = ps[idx]
+    counts = np.diff(np.append(idx, key.size))
+    upid = key[idx] % P
     distinct = np.bincount(upid, minlength=P)
     k = np.maximum(np.floor(np.sqrt(distinct) + 1e-9).astype(np.int64), 1)
     rep = counts > 1
@@ -158,7 +188,8 @@ def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
     take = rank < k[p2]
     num = np.bincount(p2[take], weights=c2[take], minlength=P)
     total = np.bincount(pid, minlength=P)
-    return [float(a) / b if b else 0.0 for a, b in zip(num, total)]
+    # one vectorised IEEE division (what float(a) / b did per text); texts without n-grams get 0.0
+    return np.divide(num, total, out=np.zeros(P), where=total > 0).tolist()
 
 
 def text_metrics(text: str, char_rep: float | None = None) -> dict[str, float]:

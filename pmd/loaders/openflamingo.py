@@ -47,7 +47,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from tokenizers import Tokenizer
 
 from pmd.loaders.errors import CorruptSampleError, SkipSample
@@ -79,6 +78,8 @@ def assign_images(similarity: np.ndarray, valid: Sequence[int], threshold: float
     image rows, with pairs below ``threshold`` dropped; in image order."""
     if not valid or similarity.size == 0:
         return []
+    from scipy.optimize import linear_sum_assignment  # scipy only for the mmc4 mode
+
     sub = similarity[list(valid)]
     rows, cols = linear_sum_assignment(-sub)
     return [(valid[r], int(c)) for r, c in zip(rows, cols) if sub[r, c] >= threshold]
