@@ -30,7 +30,7 @@ def spark_session(master: str | None = None, app_name: str = "pmd", conf: dict[s
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
-    elif "SPARK_MASTER" not in os.environ and not os.environ.get("PYSPARK_SUBMIT_ARGS") and "spark.master" not in (conf or {}):
+    elif not _master_given_elsewhere(conf):
         builder = builder.master("local[*]")
     defaults = {
         "spark.ui.enabled": "false",
@@ -46,6 +46,16 @@ def spark_session(master: str | None = None, app_name: str = "pmd", conf: dict[s
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("PMD_SPARK_LOG_LEVEL", "WARN"))
     return spark
+
+
+def _master_given_elsewhere(conf: dict[str, Any] | None) -> bool:
+    """True under ``spark-submit`` (it starts the JVM and sets PYSPARK_GATEWAY_PORT) or when env/conf name a master."""
+    return bool(
+        os.environ.get("PYSPARK_GATEWAY_PORT")
+        or os.environ.get("SPARK_MASTER")
+        or os.environ.get("PYSPARK_SUBMIT_ARGS")
+        or "spark.master" in (conf or {})
+    )
 
 
 def map_batches(df: "DataFrame", fn: Callable[[Iterator["pa.RecordBatch"]], Iterator["pa.RecordBatch"]],

@@ -70,6 +70,7 @@ def _download(spark: Any, urls: list[str], out: Path, cfg: InterleavedConfig
 def build(cfg: InterleavedConfig, out_dir: str | Path, spark: Any = None, root: str | Path | None = None) -> Path:
     """Run the whole build into ``out_dir``; returns the manifest path. ``root`` resolves relative inputs."""
     from pmd.shard.manifest import write_manifest
+    from pmd.stats.card import write_dataset_card
     from pmd.spark_adapter import map_batches, spark_session
 
     t0 = time.monotonic()
@@ -84,6 +85,8 @@ def build(cfg: InterleavedConfig, out_dir: str | Path, spark: Any = None, root: 
             same = False
         if same:
             log.info("interleaved: %s already holds a finished build of this config; skipping", out)
+            if not (out / "DATASET_CARD.md").exists():  # killed between manifest and card
+                write_dataset_card(out)
             return done
     units = expand_inputs(cfg.inputs, root)
     fcfg = cfg.filters()
@@ -132,6 +135,7 @@ def build(cfg: InterleavedConfig, out_dir: str | Path, spark: Any = None, root: 
                  "stages": {s: book.total(s).to_dict() for s in book.stages()},
                  "wall_seconds": round(time.monotonic() - t0, 2)}, out / "stats" / "summary.json")
     path = write_manifest(out, "interleaved-docs", infos, dataclasses.asdict(cfg), book)
+    write_dataset_card(out)
     log.info("interleaved: %d documents, %d images in %d shard(s) → %s", len(final),
              sum(len(b) for _, b in final), len(infos), out)
     return path
