@@ -1,0 +1,111 @@
+"""Stage 1, ingest: raw source files → unified pair rows (one per candidate caption) with outcomes.
+
+The driver cuts every source's files into ``InputUnit``s (byte ranges of big line-oriented files);
+each unit becomes one row, and Spark parses units in parallel with ``mapInArrow``. A parser's
+``Dropped``/``Failure`` keep their file and line; an exception inside a parser becomes one failed
+row for that unit (``parser_crash``) instead of killing the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from pmd.build.config import BuildConfig, resolve_path
+from pmd.build.outcomes import PAIR_OUTCOME_SCHEMA, kept_row, reject_row, to_batch
+from pmd.records import PairRecord
+from pmd.verdict import Failure
+
+log = logging.getLogger(__name__)
+
+UNIT_DDL = "source string, unit_index long, unit binary"
+
+
+def plan_units(cfg: BuildConfig) -> list[dict[str, Any]]:
+    """One row per input unit of every enabled source, in a deterministic order."""
+    from pmd.sources.registry import get_source
+
+    rows: list[dict[str, Any]] = []
+    for name, scfg in cfg.enabled_sources().items():
+        src = get_source(name)
+        paths = [resolve_path(p, cfg.base_dir) for p in scfg.paths]
+        for unit in src.units(paths, scfg.options, cfg.ingest.target_bytes):
+            rows.append({"source": name, "unit_index": len(rows), "unit": pickle.dumps(unit)})
+    return rows
+
+
+#: Options naming image locations stay as written (relative to the config's base_dir): image paths in
+#: the records are then independent of where the inputs live, so ids and shard bytes are the same for
+#: the same inputs anywhere; the download stage reads them with ``root=base_dir``.
+IMAGE_OPTION_HINTS = ("image", "zip", "archive", "template", "url")
+
+
+def resolve_options(options: dict[str, Any], base_dir: str | None) -> dict[str, Any]:
+    """Other options that name an existing file relative to ``base_dir`` (a Karpathy split file, a
+    model) become absolute, because executors do not share the driver's working directory."""
+    out: dict[str, Any] = {}
+    for k, v in options.items():
+        if (isinstance(v, str) and v and base_dir and "://" not in v and "://" not in base_dir
+                and not any(h in k for h in IMAGE_OPTION_HINTS) and not Path(v).is_absolute()
+                and (Path(base_dir) / v).exists()):
+            v = resolve_path(v, base_dir)
+        out[k] = v
+    return out
+
+
+def parse_unit(source_name: str, unit: Any, options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every outcome of one unit as a row; a crash mid-unit ends the unit with one failed row."""
+    from pmd.sources.registry import get_source
+
+    src = get_source(source_name)
+    last_line = None
+    try:
+        for item in src.parse(unit, options):
+            if isinstance(item, PairRecord):
+                last_line = item.input_line
+                yield kept_row(item)
+            else:
+                last_line = item.input_line if item.input_line is not None else last_line
+                yield reject_row(source_name, item)
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not lose the rest of the build
+        log.exception("parser %s crashed on %s", source_name, getattr(unit, "describe", lambda: unit)())
+        yield reject_row(source_name, Failure("parser_crash", f"{type(exc).__name__}: {exc}",
+                                              getattr(unit, "path", None), last_line))
+
+
+def parse_units_fn(options_by_source: dict[str, dict[str, Any]], batch_size: int):
+    """The ``mapInArrow`` function: batches of unit rows → batches of outcome rows."""
+
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        buf: list[dict[str, Any]] = []
+        for batch in batches:
+            for row in batch.to_pylist():
+                unit = pickle.loads(row["unit"])
+                for out in parse_unit(row["source"], unit, options_by_source.get(row["source"], {})):
+                    buf.append(out)
+                    if len(buf) >= batch_size:
+                        yield to_batch(buf, PAIR_OUTCOME_SCHEMA)
+                        buf = []
+        if buf:
+            yield to_batch(buf, PAIR_OUTCOME_SCHEMA)
+
+    return fn
+
+
+def run_ingest(spark: Any, cfg: BuildConfig, data_path: str) -> None:
+    """Parse every unit on Spark and write the outcome rows to ``data_path``, partitioned by source."""
+    from pmd.spark_adapter import map_batches
+
+    units = plan_units(cfg)
+    log.info("ingest: %d sources, %d input units", len(cfg.enabled_sources()), len(units))
+    options = {n: resolve_options(s.options, cfg.base_dir) for n, s in cfg.enabled_sources().items()}
+    # exactly one unit per task: parsing, not shuffling, is the cost
+    rows = [(u["source"], u["unit_index"], bytearray(u["unit"])) for u in units]
+    rdd = spark.sparkContext.parallelize(rows, max(1, len(rows)))
+    df = spark.createDataFrame(rdd, UNIT_DDL)
+    out = map_batches(df, parse_units_fn(options, cfg.ingest.batch_size), PAIR_OUTCOME_SCHEMA)
+    out.write.mode("overwrite").partitionBy("source").parquet(data_path)

@@ -1,0 +1,35 @@
+"""The end of a build: stats files, then ``manifest.json`` (the commit point), then the dataset card."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pmd.build.stats import ordered_counters, write_stats
+from pmd.config import to_dict
+
+log = logging.getLogger(__name__)
+
+KIND = "pmd-pairs"
+
+
+def finish_build(runner: Any, wall_seconds: float) -> None:
+    from pmd.shard import write_manifest
+
+    out = runner.out_dir
+    shards = runner.sd("shard").info().get("shards", [])
+    write_stats(runner.spark, out, runner.book, wall_seconds, shards)
+    path = write_manifest(out, KIND, shards, to_dict(runner.cfg), ordered_counters(runner.book))
+    log.info("build finished: %d shards, %d samples, manifest %s", len(shards),
+             sum(s["samples"] for s in shards), path)
+    write_card(out)
+
+
+def write_card(out: str) -> None:
+    """``DATASET_CARD.md`` by the stats package, when it is installed (it lands separately)."""
+    try:
+        from pmd.stats.card import write_dataset_card
+    except ImportError:
+        log.warning("pmd.stats.card is not available: DATASET_CARD.md not written")
+        return
+    write_dataset_card(out)
