@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: demo test install bench clean
+.PHONY: demo test test-all install clean
 
 install: $(VENV)/.installed
 
@@ -23,11 +23,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	$(PMD) demo --out $(DEMO)
 
+# CI's suite: everything but the two `long` end-to-end tests (about 7 extra minutes on 2 cores).
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not long"
 
-bench: install
-	$(PY) bench/run_all.py
+test-all: install
+	$(PY) -m pytest -q
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

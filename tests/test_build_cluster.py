@@ -14,7 +14,7 @@ from pmd.shard import manifest_fingerprint, read_manifest, verify_manifest
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "spark_standalone.sh"
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.long]
 
 
 def _env() -> dict[str, str]:

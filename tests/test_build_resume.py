@@ -13,7 +13,7 @@ import pytest
 
 from pmd.shard import read_manifest, verify_manifest
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.long]
 
 
 def _pmd(*args: str) -> list[str]:
