@@ -146,19 +146,12 @@ def build_embedded_sample(out_dir: str | Path, seed: int = 0, sample_dir: str | 
     A sample directory that already exists is reused with the port its URLs name, so that a rerun
     (resume) or a second build of the same sample produces byte-identical shards.
     """
-    from pmd.sample.generate import generate_sample
-    from pmd.sample.server import ImageServer, free_port
+    from pmd.sample.generate import ensure_sample
+    from pmd.sample.server import ImageServer
 
     out = Path(out_dir)
     sdir = Path(sample_dir) if sample_dir is not None else out / "sample"
-    meta_path = sdir / "sample.json"
-    if meta_path.exists():
-        base_url = json.loads(meta_path.read_text(encoding="utf-8"))["base_url"]
-        port = int(base_url.rsplit(":", 1)[1].split("/")[0])
-    else:
-        port = free_port()
-        sdir.mkdir(parents=True, exist_ok=True)
-        generate_sample(sdir, seed=seed, base_url=f"http://127.0.0.1:{port}")
+    port = ensure_sample(sdir, seed=seed)
     cfg = sample_config(sdir, overrides)
     with ImageServer(sdir, port=port):
         return build(cfg, out, spark=spark)

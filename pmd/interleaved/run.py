@@ -172,21 +172,14 @@ def build_embedded_sample(out_dir: str | Path, seed: int = 0, spark: Any = None,
     """Generate the embedded sample (free port), serve its images on loopback, build its WARCs into
     ``out_dir``; returns ``out_dir``."""
     from pmd.config import load
-    from pmd.sample.generate import generate_sample
-    from pmd.sample.server import ImageServer, free_port
+    from pmd.sample.generate import ensure_sample
+    from pmd.sample.server import ImageServer
 
     load(InterleavedConfig, dict(overrides or {})).filters()  # a bad override fails before any work
     out = Path(out_dir)
     sdir = out / "sample"
-    meta_path = sdir / "sample.json"
-    if meta_path.exists():
-        base_url = json.loads(meta_path.read_text(encoding="utf-8"))["base_url"]
-        port = int(base_url.rsplit(":", 1)[1].split("/")[0])
-    else:
-        port = free_port()
-        sdir.mkdir(parents=True, exist_ok=True)
-        generate_sample(sdir, seed=seed, base_url=f"http://127.0.0.1:{port}")
-    cfg = sample_config(meta_path, overrides)
+    port = ensure_sample(sdir, seed=seed)
+    cfg = sample_config(sdir / "sample.json", overrides)
     with ImageServer(sdir, port=port):
         build(cfg, out, spark=spark, root=sdir)
     return out

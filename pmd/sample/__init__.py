@@ -5,7 +5,7 @@ captions, a small WARC crawl, and a loopback image server with injectable faults
 ``ImageServer(out_dir, port=...)`` serves its images at the ``base_url`` it was generated for.
 """
 
-from pmd.sample.generate import generate_sample, load_sample
+from pmd.sample.generate import ensure_sample, generate_sample, load_sample
 from pmd.sample.server import FaultConfig, ImageServer, free_port
 
-__all__ = ["generate_sample", "load_sample", "ImageServer", "FaultConfig", "free_port"]
+__all__ = ["ensure_sample", "generate_sample", "load_sample", "ImageServer", "FaultConfig", "free_port"]
