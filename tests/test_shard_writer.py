@@ -110,3 +110,44 @@ def test_plan_shards():
 def test_shard_info_dict():
     assert ShardInfo("a.tar", 1, 2, "x").to_dict() == {"path": "a.tar", "samples": 1, "bytes": 2, "sha256": "x"}
     assert ShardInfo("a.tar", 1, 2, "x", "a.parquet").to_dict()["parquet"] == "a.parquet"
+
+
+def _tarfile_reference(path, samples):
+    """The shard as ``tarfile`` writes it (what write_tar_shard did before it built headers itself)."""
+    import io
+
+    with tarfile.open(path, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+        for key, members in samples:
+            for ext in sorted(members):
+                ti = tarfile.TarInfo(f"{key}.{ext}")
+                ti.size, ti.mtime, ti.mode, ti.uid, ti.gid, ti.uname, ti.gname = len(members[ext]), 0, 0o644, 0, 0, "", ""
+                tar.addfile(ti, io.BytesIO(members[ext]))
+
+
+@pytest.mark.parametrize("sizes", [[0, 1, 511, 512, 513], [10239], [10240 - 3 * 512], [100_000, 7]])
+def test_tar_bytes_equal_tarfile_pax_output(tmp_path, sizes):
+    samples = [(f"{i:04x}", {"jpg": os.urandom(n), "txt": b"t" * (i + 1),
+                              # an extension too long for the ustar name field, and a non-ASCII one: pax records
+                              "e" * (120 if i == 0 else 3): b"x", ("é" if i == 1 else "json"): b"{}"})
+               for i, n in enumerate(sizes)]
+    _tarfile_reference(tmp_path / "ref.tar", samples)
+    info = write_tar_shard(tmp_path / "ours.tar", samples)
+    assert (tmp_path / "ours.tar").read_bytes() == (tmp_path / "ref.tar").read_bytes()
+    assert info.sha256 == hashlib.sha256((tmp_path / "ref.tar").read_bytes()).hexdigest()
+    assert [(k, m) for k, m in read_tar_shard(tmp_path / "ref.tar")] == [(k, dict(sorted(m.items()))) for k, m in samples]
+
+
+def test_member_reader_rejects_damage(tmp_path):
+    from pmd.shard.tar_format import TarFormatError
+
+    info = write_tar_shard(tmp_path / "s.tar", _samples(3))
+    data = bytearray((tmp_path / "s.tar").read_bytes())
+    for cut in (600, 700):  # inside the first member's data, then inside its padding
+        (tmp_path / "short.tar").write_bytes(data[:cut])
+        with pytest.raises(TarFormatError, match="end of data"):
+            list(read_tar_shard(tmp_path / "short.tar"))
+    data[10] ^= 0xFF  # inside the first member's name: the header checksum no longer matches
+    (tmp_path / "bad.tar").write_bytes(bytes(data))
+    with pytest.raises(TarFormatError, match="checksum"):
+        list(read_tar_shard(tmp_path / "bad.tar"))
+    assert info.samples == 3

@@ -44,7 +44,6 @@ import logging
 import math
 import os
 import shutil
-import tarfile
 import threading
 import time
 import urllib.error
@@ -62,6 +61,7 @@ from pmd import schemas
 from pmd.download.errors import classify_error
 from pmd.download.guard import UrlPolicy, check_url, check_urls
 from pmd.errors import UserError
+from pmd.shard.tar_format import iter_members
 
 log = logging.getLogger(__name__)
 
@@ -396,17 +396,15 @@ def finished_raw_shards(raw: Path) -> list[Path]:
 
 
 def _tar_images(tar_path: Path, ext: str) -> dict[str, bytes]:
-    """img2dataset key → image bytes of one of its WebDataset tars (streamed, no index)."""
+    """img2dataset key → image bytes of one of its WebDataset tars."""
     found: dict[str, bytes] = {}
     if not tar_path.exists():
         return found
-    with tarfile.open(tar_path, mode="r|") as tar:
-        for ti in tar:
-            key, _, member_ext = ti.name.partition(".")
-            if ti.isfile() and member_ext == ext:
-                f = tar.extractfile(ti)
-                if f is not None:
-                    found[key] = f.read()
+    with open(tar_path, "rb") as f:
+        for name, data in iter_members(f):
+            key, _, member_ext = name.partition(".")
+            if member_ext == ext:
+                found[key] = data
     return found
 
 

@@ -11,9 +11,7 @@ and a rerun that finds the final name knows the shard is complete.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator, Sequence
@@ -22,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pmd.ids import is_valid_key
+from pmd.shard.tar_format import BLOCK, archive_end, iter_members, member_header, padding
 
 Sample = tuple[str, dict[str, bytes]]
 
@@ -84,15 +83,6 @@ def _ordered(key: str, members: dict[str, bytes], ext_order: Sequence[str] | Non
     return [(e, members[e]) for e in names]
 
 
-def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
-    ti = tarfile.TarInfo(name)
-    ti.size, ti.mtime, ti.mode = size, 0, 0o644
-    ti.uid = ti.gid = 0
-    ti.uname = ti.gname = ""
-    ti.type = tarfile.REGTYPE
-    return ti
-
-
 def write_tar_shard(path: str | os.PathLike[str], samples: Iterable[Sample],
                     ext_order: Sequence[str] | None = None, fsync: bool = False) -> ShardInfo:
     """Write ``samples`` as a reproducible WebDataset tar at ``path`` (atomically) and describe it.
@@ -112,18 +102,21 @@ def write_tar_shard(path: str | os.PathLike[str], samples: Iterable[Sample],
     try:
         with open(tmp, "wb") as raw:
             hw = _HashingWriter(raw)
-            with tarfile.open(fileobj=hw, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:  # type: ignore[call-overload]
-                for key, members in samples:
-                    if not isinstance(key, str) or not is_valid_key(key):
-                        raise ValueError(f"bad sample key {key!r}: keys must be lowercase hex without dots")
-                    if key in seen:
-                        raise ValueError(f"duplicate sample key {key!r} in shard {path.name}")
-                    seen.add(key)
-                    for ext, data in _ordered(key, members, ext_order):
-                        if isinstance(data, str):
-                            data = data.encode("utf-8")
-                        tar.addfile(_tarinfo(f"{key}.{ext}", len(data)), io.BytesIO(data))
-                    n += 1
+            for key, members in samples:
+                if not isinstance(key, str) or not is_valid_key(key):
+                    raise ValueError(f"bad sample key {key!r}: keys must be lowercase hex without dots")
+                if key in seen:
+                    raise ValueError(f"duplicate sample key {key!r} in shard {path.name}")
+                seen.add(key)
+                for ext, data in _ordered(key, members, ext_order):
+                    if isinstance(data, str):
+                        data = data.encode("utf-8")
+                    hw.write(member_header(f"{key}.{ext}", len(data)))
+                    hw.write(data)
+                    if len(data) % BLOCK:
+                        hw.write(padding(len(data)))
+                n += 1
+            hw.write(archive_end(hw.size))
             if fsync:
                 raw.flush()
                 os.fsync(raw.fileno())
@@ -138,17 +131,14 @@ def read_tar_shard(path: str | os.PathLike[str]) -> Iterator[Sample]:
     """Samples of a shard in file order, grouped like WebDataset does (key = name up to the first dot)."""
     current: str | None = None
     members: dict[str, bytes] = {}
-    with tarfile.open(path, mode="r:") as tar:
-        for ti in tar:
-            if not ti.isfile():
-                continue
-            key, _, ext = ti.name.partition(".")
+    with open(path, "rb") as f:
+        for name, data in iter_members(f):
+            key, _, ext = name.partition(".")
             if current is not None and key != current:
                 yield current, members
                 members = {}
             current = key
-            f = tar.extractfile(ti)
-            members[ext] = f.read() if f else b""
+            members[ext] = data
     if current is not None:
         yield current, members
 
