@@ -77,3 +77,18 @@ def test_language_filter_and_length_filter():
     assert cf(_rec("one two three")).keep
     assert cf(_rec("a b c d e f")).reason == "too_many_words"
     assert CaptionLengthFilter(2)(_rec(" ".join(["w"] * 500))).keep
+
+
+def test_predict_matches_fasttext_multiline_predict_and_dedups():
+    ident = get_identifier()
+    texts = ["A man riding a horse on the beach at sunset.", "", "2010 06 12", "Le chat dort sur le canapé.",
+             "2010 06 12", "two lines\nof english text\r about a dog", "東京 の 夜景 は とても", "",
+             "A man riding a horse on the beach at sunset."]
+    lines = [t.replace("\n", " ").replace("\r", " ") + "\n" for t in texts]
+    labels, probs = ident._f.multilinePredict(lines, 1, 0.0, "replace")  # the path used before
+    expected = [(lab[0][len("__label__"):] if lab else "unknown", min(float(pr[0]), 1.0) if len(pr) else 0.0)
+                for lab, pr in zip(labels, probs)]
+    assert ident.predict(texts) == expected
+    assert ident.predict_arrays(texts) == ([e[0] for e in expected], [e[1] for e in expected])
+    assert ident.predict(texts[:1]) == expected[:1]
+    assert ident.predict_arrays([]) == ([], [])

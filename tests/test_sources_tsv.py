@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
 
 from pmd.errors import UserError
-from pmd.records import PairRecord
+from pmd.records import ImageRef, PairRecord
 from pmd.sources.base import InputUnit, iter_lines, line_aligned_ranges
 from pmd.sources.registry import get_source
 from pmd.sources.yfcc100m import COLUMNS_25
@@ -208,6 +209,47 @@ def test_yfcc_langdetect_baseline_option(tmp_path):
     a, b = get_source("yfcc100m").parse_all([str(f)], {"langid": "langdetect"})
     assert a.lang == "en" and a.meta["caption_field"] == "description"
     assert b.reason == "no_english_caption"
+
+
+def test_yfcc_batch_fast_path_equals_row_checks(tmp_path):
+    # a batch of plain rows takes the whole-batch marker/URL checks; planting one odd row sends the
+    # batch through the row-by-row checks: every other row's outcome must stay the same
+    rows = [yfcc_row(EN_TITLE if i % 2 else DE_TITLE, EN_LONG if i % 3 else FR_LONG,
+                     marker="1" if i % 5 == 0 else "0", i=i,
+                     url="https://farm8.staticflickr.com/7198/%d_df77.jpg" % i) for i in range(60)]
+    src = get_source("yfcc100m")
+
+    def parse(lines):
+        f = tmp_path / "yfcc100m_dataset"
+        f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return list(src.parse_all([str(f)]))
+
+    plain = parse(rows)
+    for odd, expect in ((yfcc_row(EN_TITLE, EN_LONG, marker=" 0"), "kept"),
+                        (yfcc_row(EN_TITLE, EN_LONG, url="http://[::1]/a.jpg"), "kept"),
+                        (yfcc_row(EN_TITLE, EN_LONG, url="http://x.jp"), "bad_url"),
+                        (yfcc_row(EN_TITLE, EN_LONG, url="ftp://farm8.staticflickr.com/1.jpg"), "bad_url"),
+                        (yfcc_row(EN_TITLE, EN_LONG, marker="2"), "bad_marker")):
+        mixed = parse(rows[:30] + [odd] + rows[30:])
+        assert mixed[:30] == plain[:30]
+        assert mixed[31:] == [dataclasses.replace(o, input_line=o.input_line + 1) for o in plain[30:]]
+        assert kinds([mixed[30]]) == Counter({expect: 1})
+
+
+def test_yfcc_fast_record_builders_equal_the_constructors():
+    from pmd.sources.yfcc100m import _dropped, _url_image
+
+    assert _dropped("too_short", "f.tsv", 7) == Dropped("too_short", "f.tsv", 7)
+    assert repr(_dropped("video", "f", 1)) == repr(Dropped("video", "f", 1))
+    assert _url_image("http://x.org/a.jpg") == ImageRef(url="http://x.org/a.jpg")
+    assert _url_image("http://x.org/a.jpg").key() == ImageRef(url="http://x.org/a.jpg").key()
+
+
+def test_yfcc_meta_keeps_column_order(tmp_path):
+    f = tmp_path / "yfcc100m_dataset"
+    f.write_text(yfcc_row(EN_TITLE, EN_LONG) + "\n", encoding="utf-8")
+    (out,) = get_source("yfcc100m").parse_all([str(f)])
+    assert list(out.meta) == [c for c in COLUMNS_25 if c != "download_url"] + ["caption_field"]
 
 
 def test_flickr8k_token_file(tmp_path):

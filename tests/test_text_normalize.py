@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pmd.text.normalize import (ascii_only, clean_caption, clean_yfcc_text, clean_yfcc_texts,
-                                collapse_whitespace, nfc, replace_newlines, strip_html, unescape_html,
+                                collapse_whitespace, collapse_whitespace_many, nfc, replace_newlines, strip_html, unescape_html,
                                 url_decode, word_count)
 
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
@@ -114,7 +114,7 @@ def test_clean_yfcc_text_output_is_clean(text):
     assert collapse_whitespace(out) == out
 
 
-yfcc_raw = st.text(alphabet=st.sampled_from(list("ab+%2C3E9AF5<>/&;#x\\ \u00e9\x1f")), max_size=40)
+yfcc_raw = st.text(alphabet=st.sampled_from(list("ab+%12C3E9AF5<>/&;#x\\ \u00e9\x1f")), max_size=40)
 
 
 @settings(max_examples=150, deadline=None)
@@ -128,3 +128,27 @@ def test_batch_yfcc_cleaning_on_real_rows(shared_data):
     raw = [c for line in lines for c in line.split("\t")[8:10]]
     assert len(raw) == 400
     assert clean_yfcc_texts(raw) == [clean_yfcc_text(t) for t in raw]
+
+
+def test_batch_yfcc_cleaning_with_an_escaped_separator():
+    # '%1F' decodes to the batch separator: the batch must not split there (captions would shift rows)
+    texts = ["a%1Fb+unit+separator", "second+text", "x%3Cb%1Fc%3Ey", "%1f"]
+    assert clean_yfcc_texts(texts) == [clean_yfcc_text(t) for t in texts]
+    assert clean_yfcc_texts(texts)[:2] == ["a b unit separator", "second text"]
+
+
+def test_every_whitespace_but_space_is_unprintable():
+    # collapse_whitespace_many relies on it to skip texts that are already collapsed
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert len(spaces) > 20
+    assert all(not c.isprintable() for c in spaces if c != " ")
+
+
+spaced = st.text(alphabet=st.sampled_from(list("ab \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2003\u2028\u3000\u200b\u00e9")),
+                 max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(spaced, max_size=8))
+def test_collapse_whitespace_many_equals_per_text(texts):
+    assert collapse_whitespace_many(texts) == [collapse_whitespace(t) for t in texts]
