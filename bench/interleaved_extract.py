@@ -10,6 +10,8 @@
         read → extract → filter (obelics profile, fastText language ID batched) in one process;
         medians of --repeat runs, per stage and end to end, in docs per CPU-second of the process
         (time.process_time: robust to other load on a shared machine; wall time reported too).
+        ``walker``/``textstats`` say whether the compiled modules (pmd/interleaved/_walk.c,
+        _textstats.c) were used or the Python fallbacks.
         ``extract_parse_only`` times lexbor parsing alone in a separate pass (not part of end to end),
         the floor under the extract stage.
 """
@@ -133,7 +135,11 @@ def throughput(repeat: int) -> dict:
             kept = len(out)
     n = len(recs)
     med = {k: statistics.median(v) for k, v in runs.items()}
-    return {"pages": n, "warc_mb": round(size / 1e6, 2), "html_mb": round(sum(len(h) for _, h in pages) / 1e6, 2),
+    from pmd.interleaved import extract as extract_mod
+    from pmd.interleaved import filters as filters_mod
+
+    return {"walker": extract_mod.WALKER, "textstats": "compiled" if filters_mod._ts is not None else "python",
+            "pages": n, "warc_mb": round(size / 1e6, 2), "html_mb": round(sum(len(h) for _, h in pages) / 1e6, 2),
             "kept_after_filter": kept, "repeat": repeat,
             **{f"{k}_docs_per_s": round(n / v, 1) for k, v in med.items()},
             "end_to_end_cpu_seconds_median": round(med["end_to_end"], 3),

@@ -7,6 +7,8 @@ import json
 import re
 from collections import Counter
 
+import pytest
+
 
 from pmd.interleaved.extract import decode_html, extract_document, parse_srcset, resolve_url
 
@@ -161,3 +163,190 @@ def test_cli_build_rejects_bad_config_before_work(tmp_path):
     assert main(["interleaved", "--out", str(tmp_path / "o"), "--set", "filter_overrides={image_min_sid: 3}"]) == 2
     assert main(["interleaved", "--out", str(tmp_path / "o"), "--set", "nosuchkey=1"]) == 2
     assert not (tmp_path / "o" / "sample").exists()
+
+
+# --------------------------------------------------------------------------- compiled walk == Python walk
+
+_EDGE_PAGES = [
+    "", "<html></html>", "just text", "<body>\u00a0 \u2003<p>\u3000x\u00a0y</p>\v<p>\x0b</p></body>",
+    "<p>a<br>b<br><br></p><br><div><br>c<br></div><p><br></p>",
+    "<p><a href='/x'>  link \u2003 text </a> tail<a href='/y'></a><a>\u00a0</a></p>",
+    "<div class='comments' id='main'><p>x</p></div><article class='comment'><p>y</p></article>"
+    "<main class='share'><p>z</p></main><div class='' id=''>e</div><div class id>f</div>",
+    "<div hidden>h</div><div style='DISPLAY : none'>s</div><div style=''>t</div><div aria-hidden='true'>a</div>"
+    "<div aria-hidden>b</div><section style='visibility:hidden'>v</section><img hidden src='a.jpg'>",
+    "<amp-img src='a.jpg' width=10 height=20 alt='A'></amp-img><my-widget class='post'><p>c</p></my-widget>"
+    "<fb:like class='article'>fb</fb:like><x-y><div>d</div></x-y><ns:div>n</ns:div>",
+    "<picture><source data-srcset='a.webp 1x, b.webp 2x'><source srcset='c.webp'><img src='d.jpg' alt=x>"
+    "</picture><picture><img src='e.jpg'></picture><picture></picture><picture><source srcset=''><!--c--></picture>",
+    "<p>x<img src='data:image/gif;base64,AA' data-src='real.jpg'>y<img src='spacer.gif'><img src='javascript:x'>"
+    "<img src='//cdn.x/a.jpg'><img src='https://x.org/a b.jpg'><img src='http://[::1/a.jpg'><img></p>",
+    "<table><tr><td>a</td><td>b</td></tr></table><ul><li>1<li>2</ul><dl><dt>t<dd>d</dl><pre>  p \n q </pre>",
+    "<svg><text>s</text></svg><math><mi>m</mi></math><template><p>t</p></template><noscript>n</noscript>"
+    "<script>1</script><style>p{}</style><!-- c --><button>b</button><select><option>o</select>",
+    "<p>Caf\u00e9 na\u00efve \U0001f600 \u0130stanbul \u00df</p><p>\ufffd\u200b\u2028x\u2029y\u0085z</p>",
+    "<p>" + "<b>" * 300 + "deep" + "</b>" * 300 + "</p>" + "<div>" * 200 + "nest" + "</div>" * 200,
+    "<body><p>one</p></body><p>after body</p>", "<frameset><frame src='x'></frameset>",
+    "<html><body><div><p>a</div></p><p>b<p>c</li></body></html>",
+    "<p>i<img src='a.jpg' style='DISPLAY: None'><img src='b.jpg' style='visibility :hidden'><img src='c.jpg' "
+    "style='x' aria-hidden='TRUE'><img src='d.jpg' aria-hidden='true'><img src='\u00e9.jpg' alt='\u00e9'>"
+    "<img data-src='SPACER.GIF' src=' e.jpg '><img srcset=' f.jpg,g.jpg ' alt='' width=1><img srcset='h.jpg 1x, i.jpg nanx, "
+    "j.jpg 1_5x, k.jpg infw, , l.jpg 2' height='9px'><img srcset='" + ", ".join(f"s{i}.jpg {i}w" for i in range(80)) + "'>"
+    "<img data-srcset='data:image/png;base64,x 2x' data-lazy-src='Blank.gif' data-original='//cdn.x/o.jpg'>"
+    "<img src2='rel/x.png?v=1' srcset=''><img style='display:none' src='\u00e9'><img style='\u212a' src='k.jpg'>"
+    "<img src='a.jpg' src='b.jpg'><amp-img srcset='m.jpg 640w' hidden></amp-img><img src='https://h.org/p.jpg#'></p>",
+    "<div class='post-body entry-content'><p>" + "word, " * 60 + "</p><p>more text here.</p>"
+    "<div class='related'><a href='/1'>r1</a><a href='/2'>r2</a></div></div><footer>f</footer>",
+]
+
+
+def _compiled_or_skip():
+    import importlib.util
+
+    import pmd.interleaved.extract as E
+
+    if importlib.util.find_spec("pmd.interleaved._walk") is None:
+        pytest.skip("pmd.interleaved._walk is not built (no C compiler at install): the Python walk is used")
+    assert E._cwalk is not None, "the compiled walk is built but was not enabled (see the debug log)"
+    return E
+
+
+def _all_real_pages(shared_data, sample_dir):
+    from pmd.interleaved.warc import WarcPage, read_warc
+
+    pages = []
+    for p in sorted((shared_data / "web").rglob("*")):
+        if p.is_file() and p.suffix in (".gz", ".html", ".htm"):
+            data = p.read_bytes()
+            pages.append((f"https://{p.stem}/a/", gzip.decompress(data) if p.suffix == ".gz" else data, None))
+    meta = json.loads((sample_dir / "sample.json").read_text())
+    warcs = sorted((shared_data / "warc").glob("*.warc.gz")) + [sample_dir / w for w in meta["warc"]]
+    for w in warcs:
+        pages += [(r.url, r.html, r.charset) for r in read_warc(w) if isinstance(r, WarcPage)]
+    return pages
+
+
+def _both_walks_equal(E, html, url):
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html if isinstance(html, str) else E.to_utf8(html)[0])
+    for root in (tree.body, tree.root):
+        if root is not None:
+            assert E._walk_key(E._walk_py(root, url)) == E._walk_key(E._walk_c(root, url)), url
+
+
+def _both_documents_equal(E, html, url, charset=None):
+    for mc in (True, False):
+        try:
+            E.use_walker("python")
+            a = E.extract_document(html, url, charset=charset, main_content=mc)
+            E.use_walker("compiled")
+            b = E.extract_document(html, url, charset=charset, main_content=mc)
+        finally:
+            E.use_walker("auto")
+        assert (a.texts, a.images, a.metadata, a.general_metadata) == (b.texts, b.images, b.metadata, b.general_metadata), url
+
+
+def test_compiled_walk_matches_python_walk_on_edge_cases():
+    E = _compiled_or_skip()
+    for i, body in enumerate(_EDGE_PAGES):
+        for html in (body, _page(body), _page(body, head="<base href='https://cdn.example.com/i/'>")):
+            _both_walks_equal(E, html, f"https://x.org/{i}/p.html")
+            _both_documents_equal(E, html, f"https://x.org/{i}/p.html")
+
+
+def test_compiled_walk_matches_python_walk_on_every_real_page(shared_data, sample_dir):
+    """Blocks, paths, link counts, image positions and the final documents of both walks, on every page of
+    ../shared/data/web, every HTML response of the real WARCs and of the embedded sample's WARC."""
+    E = _compiled_or_skip()
+    pages = _all_real_pages(shared_data, sample_dir)
+    assert len(pages) >= 200
+    for url, html, charset in pages:
+        _both_walks_equal(E, html, url)
+        _both_documents_equal(E, html, url, charset)
+
+
+def test_walker_falls_back_to_python_for_unverified_selectolax(monkeypatch):
+    import pmd.interleaved.extract as E
+
+    monkeypatch.setattr(E, "VERIFIED_SELECTOLAX", frozenset({"0.0.0"}))
+    assert E._load_compiled() is None
+    html = _page(f"<article><p>{PARA}</p><img src='a.jpg'></article>")
+    assert E.extract_document(html, "https://x.org/").texts[0] == PARA
+
+
+def test_compiled_utf8_check_matches_decode(shared_data):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    E = _compiled_or_skip()
+    pieces = [b"a", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xed\xa0\x80", b"\xc0\xaf", b"\xe0\x80\xaf",
+              b"\xf4\x90\x80\x80", b"\xff", b"\x80", b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98", b"\xef\xbf\xbf", b"abcdefgh"]
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.one_of(st.binary(max_size=40), st.lists(st.sampled_from(pieces), max_size=12).map(b"".join)))
+    def check(data):
+        assert E._utf8_valid(data) == E._utf8_valid_py(data)
+
+    check()
+    for p in sorted((shared_data / "web" / "trafilatura-cache").glob("*.htm*")):
+        data = p.read_bytes()
+        assert E._utf8_valid(data) == E._utf8_valid_py(data), p.name
+
+
+def test_compiled_walk_matches_python_walk_on_invalid_utf8_text():
+    from selectolax.lexbor import LexborHTMLParser
+
+    E = _compiled_or_skip()
+    for raw in (b"<p>caf\xe9 \xff\xfe ok \xc3</p><p>\xed\xa0\x80 x \xf0\x9f</p>", b"<div>\x80<a>l\xe2\x82ink</a> \xc3\xa9</div>"):
+        tree = LexborHTMLParser(raw)
+        assert E._walk_key(E._walk_py(tree.body, "https://x.org/")) == E._walk_key(E._walk_c(tree.body, "https://x.org/"))
+
+
+def test_resolve_url_fast_paths_match_urljoin():
+    """resolve_url's shortcuts (absolute, network-path and plain relative references) give urljoin's URL."""
+    from urllib.parse import urljoin
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    def reference(base, src):
+        src = src.strip()
+        if not src or src.startswith(("data:", "javascript:", "about:", "blob:")):
+            return None
+        try:
+            url = urljoin(base, src)
+        except ValueError:
+            return None
+        return url if url[:7].lower() == "http://" or url[:8].lower() == "https://" else None
+
+    atoms = ["a", "img", ".", "..", "/", "//", "?", "#", ";", ":", "x.png", "%20", " ", "\t", "é", "[", "]", "@",
+             "\\", "=", "&", "A", "http:", "https://h.org"]
+    bases = ["https://x.org", "https://x.org/", "https://x.org/a/b.html", "HTTP://X.ORG/a/", "https://u@x.org:8080/a/b/c",
+             "https://x.org/a/./b", "https://x.org/a/../b/", "https://x.org//a", "https://x.org/a;p/b", "https://x.org/a?q#f",
+             "ftp://x.org/a/", "https://[::1]/a/", "//x.org/a", "", " https://x.org/a b/c", "https://x.org/a/.."]
+
+    @settings(max_examples=3000, deadline=None)
+    @given(st.sampled_from(bases), st.lists(st.sampled_from(atoms), min_size=1, max_size=7).map("".join))
+    def check(base, src):
+        assert resolve_url(base, src) == reference(base, src)
+
+    check()
+
+
+def test_compiled_srcset_parse_matches_python():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    E = _compiled_or_skip()
+    atoms = ["a.jpg", "b.png", " ", ",", "1x", "2x", "100w", "\t", "\n", "1.5x", "nanw", "infx", "1_0w", "w", "x", ",,",
+             "c.jpg 1x", "\x0b", "\x1c", "\u00e9", "-1w", "1e3w", " 2 x"]
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.lists(st.sampled_from(atoms), max_size=10).map("".join))
+    def check(v):
+        c = E._cwalk.parse_srcset(v)
+        if c is not NotImplemented:  # non-ASCII values go to the Python parser
+            assert c == parse_srcset(v)
+
+    check()

@@ -98,3 +98,99 @@ def test_filter_documents_counts_every_removal_and_stores_metrics():
     fewer, reasons = refilter_document(d, resolve_filters("obelics", {"para_max_words": 32}))  # GOOD: 33 words
     assert fewer.texts == [None, GOOD2] and fewer.images == ["https://a.org/p.jpg", None]
     assert reasons == {"para_too_many_words": 1}
+
+
+# --------------------------------------------------------------------------- compiled text statistics
+
+def _textstats_or_skip():
+    import importlib.util
+
+    from pmd.interleaved import filters as F
+
+    if importlib.util.find_spec("pmd.interleaved._textstats") is None:
+        pytest.skip("pmd.interleaved._textstats is not built (no C compiler at install): the Python code is used")
+    assert F._ts is not None
+    return F
+
+
+_ODD_TEXTS = ["", "a", "x" * 9, "x" * 10, "ab" * 40, "don't stop ’til it's o'clock 'quoted' x'", "__a_b__ 1_2 ½ ² Ⅷ",
+              "İstanbul ǅ ß ΣΑΣ Ωmega", "日本語のテキスト、カンマ，です。" * 5, "\U0001f600 \u200b\u00a0 tab\tnl\n", "a' 'b ’’c’d",
+              "$$ || $| €£¥ “quoted” «guillemets» … – — · • © ® ™ ° § ¶", "word " * 70, ("the cat sat " * 30).strip()]
+
+
+def _special_py(F, t):
+    return len(F._SPECIAL_RE.findall(t)) + sum(map(t.count, F._SPECIAL_TWICE))
+
+
+def _real_paragraphs(shared_data):
+    import gzip as _gzip
+
+    from pmd.interleaved.extract import extract_document
+
+    out = list(_ODD_TEXTS)
+    for p in sorted((shared_data / "web").rglob("*")):
+        if p.is_file() and p.suffix in (".gz", ".html", ".htm"):
+            data = p.read_bytes()
+            doc = extract_document(_gzip.decompress(data) if p.suffix == ".gz" else data, f"https://{p.stem}/",
+                                   main_content=False)
+            texts = [t for t in doc.texts if t]
+            out += texts
+            out += [x.strip() for t in texts for x in t.split("\n\n") if x.strip()]
+    return out
+
+
+def test_compiled_text_statistics_match_python_on_real_paragraphs(shared_data):
+    """Words, special-character counts, word and character repetition ratios of the compiled module
+    equal the Python/numpy values on every paragraph and text of the real pages (and odd strings)."""
+    F = _textstats_or_skip()
+    texts = _real_paragraphs(shared_data)
+    assert len(texts) > 3000
+    stop, flag = F.word_list("stopwords_en"), F.word_list("flagged_en")
+    for t in texts:
+        low = t.lower()
+        words = F._WORD.findall(low)
+        assert F._ts.words(low) == words, t[:80]
+        assert F._ts.count_chars(t, F._SPECIAL_CHARS) == _special_py(F, t), t[:80]
+        assert F._ts.para_counts(t, F._SPECIAL_CHARS, F._SENT_PUNCT_CHARS, words, stop, flag) == (
+            _special_py(F, t), sum(map(t.count, F._SENT_PUNCT)), sum(map(stop.__contains__, words)),
+            sum(map(flag.__contains__, words))), t[:80]
+        for n in (5, 2, 1):
+            assert F._ts.word_rep(words, n) == F.repeated_fraction(F.word_ngrams(words, n)), t[:80]
+        if len(t) - 10 + 1 >= 64:
+            assert F._ts.char_rep_ratio(t, 10) == F._char_repetition_ratio_np(t, 10), t[:80]
+    for i in range(0, len(texts), 37):
+        batch = texts[i:i + 37]
+        assert F._ts.char_rep_ratios(batch, 10) == F._char_repetition_ratios_np(batch, 10)
+    assert F._ts.char_rep_ratios([], 10) == F._char_repetition_ratios_np([], 10) == []
+
+
+def test_compiled_text_statistics_fall_back_on_surrogates():
+    F = _textstats_or_skip()
+    t = "abc\ud800def" * 20
+    assert F._ts.char_rep_ratio(t, 10) is None and F._ts.char_rep_ratios([t], 10) is None
+
+
+def test_compiled_text_statistics_match_python_on_random_text():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    F = _textstats_or_skip()
+    alphabet = st.sampled_from(list("ab c'’_-.,$|\n\t\u00a0é日、，ΣİǅⅧ½\U0001f600") + ["ab", "the ", "xyz "])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(alphabet, max_size=120).map("".join))
+    def check(t):
+        low = t.lower()
+        words = F._WORD.findall(low)
+        assert F._ts.words(low) == words
+        assert F._ts.count_chars(t, F._SPECIAL_CHARS) == _special_py(F, t)
+        stop, flag = F.word_list("stopwords_en"), F.word_list("flagged_en")
+        assert F._ts.para_counts(t, F._SPECIAL_CHARS, F._SENT_PUNCT_CHARS, words, stop, flag) == (
+            _special_py(F, t), sum(map(t.count, F._SENT_PUNCT)), sum(map(stop.__contains__, words)),
+            sum(map(flag.__contains__, words)))
+        assert F._ts.word_rep(words, 2) == F.repeated_fraction(F.word_ngrams(words, 2))
+        if len(t) >= 73:
+            assert F._ts.char_rep_ratio(t, 10) == F._char_repetition_ratio_np(t, 10)
+        assert F._ts.char_rep_ratios([t, t[:30], t[5:]], 3) == F._char_repetition_ratios_np([t, t[:30], t[5:]], 3)
+
+    check()

@@ -9,18 +9,29 @@ strong siblings; inside it, link-heavy blocks (menus, related-link lists) and bl
 boilerplate containers (comments, share bars, sidebars) are dropped. Images are kept where their
 position in the DOM falls inside the selected content, which is how M3W places images relative
 to text.
+
+The walk, selection and assembly also exist in C (pmd/interleaved/_walk.c, built by setup.py as an
+optional extension): ``extract_document`` uses it when it is built, the installed selectolax is one
+whose lexbor struct layout it was verified against (``VERIFIED_SELECTOLAX``) and a probe document
+reads and extracts the same through both at import; otherwise (logged once at debug level) the Python
+code below, which stays the reference. Both give identical documents (tests/test_interleaved_extract.py
+compares them on every real page).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from functools import lru_cache
+from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
 from pmd.records import InterleavedDocument
+
+log = logging.getLogger(__name__)
 
 # Subtrees never read: code, styling, non-content widgets and page chrome.
 DROP_TAGS = frozenset({
@@ -63,6 +74,10 @@ _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
 TAG_BONUS = {"div": 5, "article": 10, "main": 5, "section": 2, "pre": 3, "td": 3, "blockquote": 3,
              "ol": -3, "ul": -3, "dl": -3, "li": -3, "dd": -3, "dt": -3, "address": -3,
              "h1": -5, "h2": -5, "h3": -5, "h4": -5, "h5": -5, "h6": -5, "th": -5}
+# blocks whose score goes to their parent and up (not to themselves); sibling containers that may join
+# the chosen one in the content region
+_PARA_TAGS = frozenset({"p", "pre", "td", "blockquote", "li"})
+_REGION_TAGS = frozenset({"p", "blockquote", "pre", "ul", "ol", "table", "h2", "h3", "h4", "figure", "div"})
 _SENTENCE_END = re.compile(r"[.!?。！？]['\"”’)]*\s*$")
 
 IMG_URL_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-hi-res-src",
@@ -132,6 +147,17 @@ def decode_html(data: bytes | str, charset: str | None = None) -> tuple[str, str
 _UTF8 = ("utf-8", "utf8")
 
 
+def _utf8_valid_py(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+_utf8_valid = _utf8_valid_py  # the compiled check when pmd.interleaved._walk is built (end of module)
+
+
 def to_utf8(data: bytes, charset: str | None = None) -> tuple[bytes, str]:
     """Bytes for lexbor (which reads bytes as UTF-8): the input itself when it is valid UTF-8 and
     nothing else is declared (no decode/encode round trip), else ``decode_html``'s text re-encoded."""
@@ -140,13 +166,8 @@ def to_utf8(data: bytes, charset: str | None = None) -> tuple[bytes, str]:
         m = _META_CHARSET.search(data[:4096])
         declared = m.group(1).decode("ascii", "replace").lower() if m else ""
     if (not declared or declared in _UTF8) and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        if data.isascii():
+        if data.isascii() or _utf8_valid(data):
             return data, "utf-8"
-        try:
-            data.decode("utf-8")
-            return data, "utf-8"
-        except UnicodeDecodeError:
-            pass
     text, enc = decode_html(data, charset)
     return text.encode("utf-8", errors="replace"), enc
 
@@ -199,27 +220,36 @@ def parse_srcset(value: str) -> str | None:
 _PLACEHOLDER_PARTS = ("blank.", "spacer", "placeholder", "pixel.gif", "transparent.", "lazy.gif", "lazy.png", "lazy.svg")
 
 
+_PLACEHOLDER_ANY = re.compile("|".join(map(re.escape, _PLACEHOLDER_PARTS)))  # any of the substrings
+# every attribute _image_src reads, by priority (srcset-like first)
+_IMG_ATTR_PRIO = {a: i for i, a in enumerate(IMG_SRCSET_ATTRS + IMG_URL_ATTRS)}
+
+
 def _is_placeholder(url: str) -> bool:
     """``_PLACEHOLDER.search(url)``; ASCII URLs (nearly all) by substring tests on the lower-cased URL,
     which is what the case-insensitive regex matches there."""
     if url.isascii():
         low = url.lower()
-        return low.startswith("data:") or any(p in low for p in _PLACEHOLDER_PARTS)
+        return low.startswith("data:") or _PLACEHOLDER_ANY.search(low) is not None
     return _PLACEHOLDER.search(url) is not None
 
 
 def _image_src(attrs: dict[str, str | None]) -> str | None:
     """The best URL of an ``<img>``: largest srcset candidate, then lazy-load attributes, then ``src``;
     placeholders (``data:``, spacer gifs) never win over a real URL."""
-    for a in IMG_SRCSET_ATTRS:
-        v = attrs.get(a)
-        if v:
+    present = attrs.keys() & _IMG_ATTR_PRIO.keys()  # the same order, visiting only the attributes there
+    if len(present) > 1:
+        present = sorted(present, key=_IMG_ATTR_PRIO.__getitem__)
+    n_srcset = len(IMG_SRCSET_ATTRS)
+    for a in present:
+        v = attrs[a]
+        if not v:
+            continue
+        if _IMG_ATTR_PRIO[a] < n_srcset:
             u = parse_srcset(v)
             if u and not _is_placeholder(u):
                 return u
-    for a in IMG_URL_ATTRS:
-        v = attrs.get(a)
-        if v:
+        else:
             v = v.strip()
             if v and not _is_placeholder(v):
                 return v
@@ -238,11 +268,70 @@ def resolve_url(base: str, src: str) -> str | None:
         # an absolute http(s) URL that urljoin would return unchanged (no parts its parse/unparse
         # round trip rewrites: empty query or fragment, params, brackets, controls, non-ASCII)
         return src
+    if src.isascii() and _NO_CONTROLS.match(src):
+        fast = _resolve_plain(base, src)
+        if fast is not None:
+            return fast
     try:
         url = urljoin(base, src)
     except ValueError:
         return None
     return url if url[:7].lower() == "http://" or url[:8].lower() == "https://" else None
+
+
+_NO_CONTROLS = re.compile(r"[^\x00-\x20\x7f]+\Z")
+_PLAIN_PATH = re.compile(r"[^:?#;\\]+\Z")
+
+
+def _resolve_plain(base: str, src: str) -> str | None:
+    """urljoin's result for the common relative references, without its parse/unparse round trips:
+    network-path ("//host/...") and path references whose path has no scheme, params, dot segments or
+    doubled slashes, with a query/fragment that unparses unchanged, against a plain http(s) base (RFC
+    3986's merge); None for anything else (the caller uses urljoin). ``src`` is ASCII, no controls."""
+    if src[:2] == "//":
+        b = _base_dir(base)
+        if b is None:
+            return None
+        full = b[0].partition(":")[0] + ":" + src
+        if _CLEAN_ABSOLUTE.match(full) and "?#" not in src and src[-1] not in "?#":
+            return full
+        return None
+    cut = len(src)
+    for ch in "?#":
+        i = src.find(ch)
+        if 0 <= i < cut:
+            cut = i
+    path, rest = src[:cut], src[cut:]
+    if not path or not _PLAIN_PATH.match(path) or "//" in path:
+        return None
+    segs = path.split("/")
+    if "." in segs or ".." in segs:
+        return None
+    if rest:  # query and fragment must come back as they are (urlunparse drops empty ones)
+        pre, hash_, frag = rest.partition("#")
+        if (hash_ and not frag) or pre == "?":
+            return None
+    b = _base_dir(base)
+    if b is None:
+        return None
+    return b[0] + src if src[0] == "/" else b[0] + b[1] + src
+
+
+@lru_cache(maxsize=256)
+def _base_dir(base: str) -> tuple[str, str] | None:
+    """("scheme://netloc", directory of the path ending in "/") of a base URL whose parse urljoin uses as
+    is (http(s), a host, a path without params, dot segments or doubled slashes), else None."""
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return None
+    path = parts.path
+    if (parts.scheme not in ("http", "https") or not parts.netloc or ";" in path or "//" in path
+            or "." in path.split("/")[:-1] or ".." in path.split("/") or path.endswith("/.")):
+        return None
+    if path and path[0] != "/":
+        return None
+    return parts.scheme + "://" + parts.netloc, path[:path.rfind("/") + 1] or "/"
 
 
 # --------------------------------------------------------------------------- the walk
@@ -256,12 +345,16 @@ def _class_hints(attrs: dict[str, str | None]) -> tuple[bool, bool]:
     sites repeat the same few class names, so the split is done once per distinct string)."""
     s = (attrs.get("class") or "") + " " + (attrs.get("id") or "")
     hit = _TOKEN_CACHE.get(s)
-    if hit is None:
-        toks = set(_TOKEN_SPLIT.split(s.lower()))
-        hit = (not toks.isdisjoint(NEGATIVE_TOKENS), not toks.isdisjoint(POSITIVE_TOKENS))
-        if len(_TOKEN_CACHE) > 100_000:
-            _TOKEN_CACHE.clear()
-        _TOKEN_CACHE[s] = hit
+    return _hints_of(s) if hit is None else hit
+
+
+def _hints_of(s: str) -> tuple[bool, bool]:
+    """The hints of a class+id string not in the cache yet (added to it)."""
+    toks = set(_TOKEN_SPLIT.split(s.lower()))
+    hit = (not toks.isdisjoint(NEGATIVE_TOKENS), not toks.isdisjoint(POSITIVE_TOKENS))
+    if len(_TOKEN_CACHE) > 100_000:
+        _TOKEN_CACHE.clear()
+    _TOKEN_CACHE[s] = hit
     return hit
 
 
@@ -273,6 +366,50 @@ def _is_hidden(attrs: dict[str, str | None]) -> bool:
         st = st.replace(" ", "").lower()
         return "display:none" in st or "visibility:hidden" in st
     return False
+
+
+_ImageFields = tuple[str, str, "str | None", "str | None", "str | None"]
+
+
+def _image_fields(src: str | None, attrs: dict[str, str | None], base: str) -> _ImageFields | None:
+    """(url, src, alt, width, height) of an image with the chosen ``src``, or None (no usable URL)."""
+    if not src:
+        return None
+    url = resolve_url(base, src)
+    if url is None:
+        return None
+    return url, src, attrs.get("alt"), attrs.get("width"), attrs.get("height")
+
+
+def _image_fields_of(src: str, base: str, alt: str | None, width: str | None, height: str | None) -> _ImageFields | None:
+    """``_image_fields`` for the compiled ``<img>`` path, which has chosen ``src`` already."""
+    url = resolve_url(base, src)
+    return None if url is None else (url, src, alt, width, height)
+
+
+def _img_item(attrs: dict[str, str | None], base: str) -> _ImageFields | None:
+    """An ``<img>``/``<amp-img>``: hidden ones are skipped, then the best URL."""
+    if _is_hidden(attrs):
+        return None
+    return _image_fields(_image_src(attrs), attrs, base)
+
+
+def _picture_item(children: list[tuple[str, dict[str, str | None]]], base: str) -> _ImageFields | None:
+    """A ``<picture>`` from its ``<source>``/``<img>`` children in order: the first usable source srcset,
+    else the ``<img>``'s own choice (the last ``<img>``'s attributes)."""
+    best: str | None = None
+    img_attrs: dict[str, str | None] = {}
+    for tag, a in children:
+        if tag == "source":
+            best = best or parse_srcset(a.get("srcset") or a.get("data-srcset") or "")
+        else:
+            img_attrs = a
+    return _image_fields(best or _image_src(img_attrs), img_attrs, base)
+
+
+def _fix_nul(text: str) -> str:
+    """A block's text with ``<br>`` markers (NUL) as line breaks, each line stripped."""
+    return "\n".join(x.strip() for x in text.split("\x00")).strip()
 
 
 # Node kinds for the walk's single dispatch lookup (anything else: an inline tag, unwrapped).
@@ -309,7 +446,7 @@ def _emit(parts: list[str], link_chars: int, pending: int, path: list[int], tag_
     text = " ".join("".join(parts).split())
     if text:
         if "\x00" in text:
-            text = "\n".join(x.strip() for x in text.split("\x00")).strip()
+            text = _fix_nul(text)
         if text:
             b = _Block(text, tuple(path), link_chars, pending, tag_of[path[-1]])
             blocks.append(b)
@@ -318,7 +455,7 @@ def _emit(parts: list[str], link_chars: int, pending: int, path: list[int], tag_
     return pending
 
 
-def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], list[int], list[str], set[int], dict[int, int]]:
+def _walk_py(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], list[int], list[str], set[int], dict[int, int]]:
     """One DFS over the DOM; returns blocks, the ordered item list, parents, tags, negative elements and
     class/id weights of the container elements. Block elements are numbered 1, 2, ... in document
     (pre)order; ``parent_of[e]`` and ``tag_of[e]`` are lists indexed by that number (0: no element)."""
@@ -336,19 +473,16 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], li
     kind_of = _KIND_BY_ID.get
     block_of = _BLOCK_BY_ID.get
 
-    def add_image(src: str | None, attrs: dict[str, str | None], parts: list[str], link_chars: int,
+    def add_image(fields: _ImageFields | None, parts: list[str], link_chars: int,
                   pending: int) -> tuple[list[str], int, int]:
-        if not src:
-            return parts, link_chars, pending
-        url = resolve_url(base, src)
-        if url is None:
+        if fields is None:
             return parts, link_chars, pending
         if parts:
             pending = _emit(parts, link_chars, pending, path, tag_of, blocks, items)
             parts = []
         if pending < 1:
             pending = 1
-        items.append(("i", _Image(url, src, attrs.get("alt"), attrs.get("width"), attrs.get("height"), tuple(path))))
+        items.append(("i", _Image(*fields, tuple(path))))
         return parts, 0, pending
 
     # the root is a block of its own (body): its id heads every path
@@ -450,23 +584,143 @@ def _walk(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], li
         elif k == _K_BR:
             parts.append(" \x00 ")
         elif k == _K_IMG:
-            attrs = node.attributes
-            if not _is_hidden(attrs):
-                parts, link_chars, pending = add_image(_image_src(attrs), attrs, parts, link_chars, pending)
+            parts, link_chars, pending = add_image(_img_item(node.attributes, base), parts, link_chars, pending)
         elif k == _K_PICTURE:
-            best: str | None = None
-            img_attrs: dict[str, str | None] = {}
-            for ch in node.iter():
-                if ch.tag == "source":
-                    a = ch.attributes
-                    best = best or parse_srcset(a.get("srcset") or a.get("data-srcset") or "")
-                elif ch.tag == "img":
-                    img_attrs = ch.attributes
-            parts, link_chars, pending = add_image(best or _image_src(img_attrs), img_attrs, parts, link_chars, pending)
+            children = [(t, ch.attributes) for ch in node.iter() if (t := ch.tag) in ("source", "img")]
+            parts, link_chars, pending = add_image(_picture_item(children, base), parts, link_chars, pending)
         node = node.next
     if parts:
         _emit(parts, link_chars, pending, path, tag_of, blocks, items)
     return blocks, items, parent_of, tag_of, negative, weight
+
+
+# --------------------------------------------------------------------------- the compiled walk
+
+# selectolax releases whose lexbor struct layouts pmd/interleaved/_walk.c was checked against (lexbor
+# 3.1.0 in selectolax 1.0.2). Any other version uses the Python walk.
+VERIFIED_SELECTOLAX = frozenset({"1.0.2"})
+_PROBE_HTML = (
+    "<!DOCTYPE html><html><head><title>t</title></head><body class='b'><!-- c --><div id='m' class=\"x  y\" "
+    "hidden data-x>\u00a0<p>Caf\u00e9 <b>a</b><br>b<a href='/l'> link \u2003</a>\v</p><amp-img src='a.jpg' "
+    "width=3></amp-img><my-el Foo='1' xlink:href='h' style='display: NONE'>x</my-el><picture><source "
+    "srcset='s.webp 2x'><!-- n --><img src='i.jpg' alt=''></picture><svg><path d='M0'/></svg>"
+    "<table><tr><td>c\u3000d</td></tr></table><fb:like aria-hidden=true>f</fb:like></div>\ud83d\ude00"
+    "<img srcset='' src=''><section style='visibility:hidden'>h</section><ul class='menu share'><li>l</li>"
+    "</ul></body></html>"
+)
+
+
+def _check_layout(mod: Any) -> str | None:
+    """Compare what the C side reads from every node of a probe document with selectolax's own API
+    (tag id, links, text, attributes, names) and both walks' results; the problem, or None."""
+    tree = LexborHTMLParser(_PROBE_HTML)
+    root = tree.root
+    if root is None or tree.body is None:
+        return "probe document has no root"
+    nodes = [root, *root.traverse(include_text=True)]
+    for n in nodes:
+        tid, _type, nxt, parent, child, text, attrs, name = mod.probe(n.mem_id)
+        want_text = n.text_content.encode("utf-8") if n.text_content is not None else None
+        want = (n.tag_id, n.next.mem_id if n.next else 0, n.parent.mem_id if n.parent else 0,
+                n.first_child.mem_id if n.first_child else 0, want_text, n.tag)
+        got = (tid, nxt, parent, child, text, name)
+        if got != want:
+            return f"node {n.tag!r}: C read {got!r}, selectolax says {want!r}"
+        if attrs is not None and attrs != n.attributes:
+            return f"node {n.tag!r}: C attributes {attrs!r}, selectolax says {n.attributes!r}"
+    for body in (tree.body, root):
+        a = _walk_py(body, "https://example.org/a/")
+        b = mod.walk(body.mem_id, body.tag, "https://example.org/a/")
+        if _walk_key(a) != _walk_key(b):
+            return "walk results differ on the probe document"
+        for mc in (True, False):
+            if _assemble_with(_walk_py, body, mc) != mod.extract(body.mem_id, body.tag, "https://example.org/a/", mc):
+                return "documents differ on the probe document"
+    return None
+
+
+def _assemble_with(walk: Any, root: Any, main_content: bool) -> tuple:
+    global _walk
+    saved, _walk = _walk, walk
+    try:
+        return _assemble(root, "https://example.org/a/", main_content)
+    finally:
+        _walk = saved
+
+
+def _walk_key(res: tuple) -> tuple:
+    """A walk's result in comparable form (blocks and images as tuples)."""
+    blocks, items, parent_of, tag_of, negative, weight = res
+    conv = [(k, (it.text, it.path, it.link_chars, it.sep, it.tag) if k == "t" else
+             (it.url, it.src, it.alt, it.width, it.height, it.path)) for k, it in items]
+    return ([(b.text, b.path, b.link_chars, b.sep, b.tag) for b in blocks], conv, parent_of, tag_of, negative, weight)
+
+
+def _load_compiled() -> Any:
+    """The compiled walk module, initialised and layout-checked; None (logged at debug level) when it
+    is not built, the selectolax version is not a verified one, or the check fails."""
+    try:
+        import ctypes
+        import importlib
+        import os
+        from importlib.metadata import version
+
+        import selectolax.lexbor as lexbor_mod
+
+        mod = importlib.import_module("pmd.interleaved._walk")
+    except ImportError as e:
+        log.debug("compiled interleaved walk not available (%s); using the Python walk", e)
+        return None
+    try:
+        sv = version("selectolax")
+        if sv not in VERIFIED_SELECTOLAX:
+            log.debug("selectolax %s is not a version the compiled walk was verified with (%s); using the "
+                      "Python walk", sv, ", ".join(sorted(VERIFIED_SELECTOLAX)))
+            return None
+        # the loaded selectolax extension itself (RTLD_NOLOAD): its two qualified-name functions
+        lib = ctypes.CDLL(lexbor_mod.__file__, mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
+        attr_qname = ctypes.cast(lib.lxb_dom_attr_qualified_name, ctypes.c_void_p).value
+        elem_qname = ctypes.cast(lib.lxb_dom_element_qualified_name, ctypes.c_void_p).value
+        special = {tid: name for tid, name in lexbor_mod._TAG_TO_NAME.items()}
+        mod.init(attr_qname, elem_qname, KIND, BLOCK_SEP, special, _NEVER_NEGATIVE, _TOKEN_CACHE, _hints_of,
+                 _is_hidden, _img_item, _picture_item, _fix_nul, _Block, _Image, TAG_BONUS, _PARA_TAGS,
+                 _REGION_TAGS, _BOILERPLATE_LINE.match)
+        # its own <img> path: only with the same attribute and placeholder lists as here
+        attrs, parts = mod.set_image_fields(_image_fields_of)
+        if attrs != IMG_SRCSET_ATTRS + IMG_URL_ATTRS or parts != _PLACEHOLDER_PARTS:
+            mod.set_image_fields(None)
+            log.debug("compiled <img> path disabled: its attribute lists differ from extract.py's")
+        problem = _check_layout(mod)
+    except Exception as e:  # noqa: BLE001 - any failure means: do not use it
+        problem = f"{type(e).__name__}: {e}"
+    if problem:
+        log.debug("compiled interleaved walk disabled: %s; using the Python walk", problem)
+        return None
+    return mod
+
+
+def _walk_c(root: Any, base: str) -> tuple[list[_Block], list[tuple[str, Any]], list[int], list[str], set[int], dict[int, int]]:
+    """``_walk_py`` in C (pmd/interleaved/_walk.c); the caller keeps the tree alive."""
+    return _cwalk.walk(root.mem_id, root.tag, base)
+
+
+_walk = _walk_py  # set at the end of the module, once everything the check runs is defined
+_cwalk: Any = None
+WALKER = "python"
+
+
+def use_walker(name: str) -> str:
+    """Switch the walk used by ``extract_document`` (``"python"``, ``"compiled"``, or ``"auto"``: compiled
+    when available); returns the walker now in use. For tests and benchmarks."""
+    global _walk, WALKER
+    if name == "compiled" and _cwalk is None:
+        raise RuntimeError("the compiled interleaved walk is not available")
+    if name not in ("python", "compiled", "auto"):
+        raise ValueError(f"unknown walker {name!r}")
+    use_c = _cwalk is not None and name != "python"
+    _walk = _walk_c if use_c else _walk_py
+    WALKER = "compiled" if use_c else "python"
+    return WALKER
 
 
 # --------------------------------------------------------------------------- main content
@@ -496,7 +750,7 @@ def _select(blocks: list[_Block], parent_of: list[int], tag_of: list[str], negat
         if own < 25 or len(b.path) < 2:
             continue
         s = 1.0 + b.text.count(",") + b.text.count("，") + b.text.count("、") + min(own / 100.0, 3.0)
-        for level, e in enumerate(reversed(b.path[:-1][-3:]) if b.tag in ("p", "pre", "td", "blockquote", "li")
+        for level, e in enumerate(reversed(b.path[:-1][-3:]) if b.tag in _PARA_TAGS
                                   else reversed(b.path[-3:])):
             if e not in score:
                 score[e] = float(TAG_BONUS.get(tag_of[e], 0) + weight.get(e, 0))
@@ -524,7 +778,7 @@ def _select(blocks: list[_Block], parent_of: list[int], tag_of: list[str], negat
                 continue
             tl = text_len[e]
             ld = link_len[e] / tl if tl else 1.0
-            if tag_of[e] in ("p", "blockquote", "pre", "ul", "ol", "table", "h2", "h3", "h4", "figure", "div"):
+            if tag_of[e] in _REGION_TAGS:
                 if (tl > 80 and ld < 0.25) or (0 < tl <= 80 and ld == 0):
                     region.add(e)
     return region, negative - ancestors
@@ -565,6 +819,18 @@ def extract_document(
         if t is not None:
             title = " ".join(t.text().split()) or None
     root = tree.body or tree.root
+    if root is not None and _walk is _walk_c:  # the walk, selection and assembly below, in C
+        texts, images, metadata = _cwalk.extract(root.mem_id, root.tag, base, main_content)
+    else:
+        texts, images, metadata = _assemble(root, base, main_content)
+    gm: dict[str, Any] = {"url": url, "charset": enc, "title": title}
+    if general_metadata:
+        gm.update(general_metadata)
+    return InterleavedDocument(url=url, texts=texts, images=images, metadata=metadata, general_metadata=gm)
+
+
+def _assemble(root: Any, base: str, main_content: bool) -> tuple[list[str | None], list[str | None], list[dict[str, Any] | None]]:
+    """The walk, main-content selection and the merge of kept blocks into texts between images."""
     if root is None:
         blocks, items, parent_of, tag_of, negative, weight = [], [], [0], [""], set(), {}
     else:
@@ -578,7 +844,6 @@ def extract_document(
     metadata: list[dict[str, Any] | None] = []
     buf: list[str] = []
     skipped = False
-    seen_images: set[str] = set()
 
     def flush_text() -> None:
         if buf:
@@ -609,11 +874,17 @@ def extract_document(
             skipped = False
             texts.append(None)
             images.append(it.url)
-            seen_images.add(it.url)
             metadata.append({"src": it.src, "alt_text": it.alt, "rendered_width": it.width,
                              "rendered_height": it.height})
     flush_text()
-    gm: dict[str, Any] = {"url": url, "charset": enc, "title": title}
-    if general_metadata:
-        gm.update(general_metadata)
-    return InterleavedDocument(url=url, texts=texts, images=images, metadata=metadata, general_metadata=gm)
+    return texts, images, metadata
+
+
+# the compiled walk when it is built, for a verified selectolax, and passes the layout check at import
+_cwalk = _load_compiled()
+_walk = _walk_c if _cwalk is not None else _walk_py
+WALKER = "compiled" if _cwalk is not None else "python"
+try:  # the UTF-8 check needs no lexbor layout: used whenever the module is built
+    from pmd.interleaved._walk import utf8_valid as _utf8_valid
+except ImportError:
+    pass

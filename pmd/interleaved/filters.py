@@ -34,6 +34,16 @@ _PARA_SPLIT = "\n\n"
 # ("$", "|") were counted twice by the per-character counts and still are
 _SPECIAL_RE = re.compile("[" + re.escape("".join(sorted(set(_SPECIAL)))) + "]")
 _SPECIAL_TWICE = tuple(c for c in set(_SPECIAL) if _SPECIAL.count(c) > 1)
+_SPECIAL_CHARS = "".join(_SPECIAL)  # as listed: "$" and "|" twice
+_SENT_PUNCT_CHARS = "".join(_SENT_PUNCT)
+
+# Compiled word tokeniser, special-character count and character repetition ratios
+# (pmd/interleaved/_textstats.c; the same values, compared on every real paragraph in
+# tests/test_interleaved_filters.py). Without it the Python/numpy code below is used.
+try:
+    from pmd.interleaved import _textstats as _ts
+except ImportError:  # not built (no C compiler at install)
+    _ts = None
 
 
 
@@ -58,7 +68,16 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 def words_of(text: str) -> list[str]:
     """Lower-cased words: runs of letters/digits (inner apostrophes kept), punctuation dropped."""
+    if _ts is not None:
+        return _ts.words(text.lower())
     return _WORD.findall(text.lower())
+
+
+def _count_special(text: str) -> int:
+    """Characters of ``_SPECIAL`` in ``text`` (``$`` and ``|``, listed twice there, count twice)."""
+    if _ts is not None:
+        return _ts.count_chars(text, _SPECIAL_CHARS)
+    return len(_SPECIAL_RE.findall(text)) + sum(map(text.count, _SPECIAL_TWICE))
 
 
 def repetition_ratio(items: list[Any]) -> float:
@@ -80,6 +99,13 @@ def repeated_fraction(items: list[Any]) -> float:
         return 0.0
     counts = Counter(items)
     return sum(c for c in counts.values() if c > 1) / len(items)
+
+
+def _word_rep(words: list[str], n: int) -> float:
+    """``repeated_fraction(word_ngrams(words, n))``."""
+    if _ts is not None:
+        return _ts.word_rep(words if type(words) is list else list(words), n)
+    return repeated_fraction(word_ngrams(words, n))
 
 
 def char_ngrams(text: str, n: int) -> list[str]:
@@ -124,6 +150,15 @@ def char_repetition_ratio(text: str, n: int = 10) -> float:
         return 0.0
     if m < 64:
         return repetition_ratio(char_ngrams(text, n))
+    if _ts is not None:
+        r = _ts.char_rep_ratio(text, n)
+        if r is not None:
+            return r
+    return _char_repetition_ratio_np(text, n)
+
+
+def _char_repetition_ratio_np(text: str, n: int) -> float:
+    m = len(text) - n + 1
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     h = np.sort(_ngram_hashes(codes, n))  # np.unique's counts, without its extra passes
     bounds = np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1], [True])))
@@ -147,6 +182,14 @@ def char_repetition_ratios(texts: list[str], n: int = 10) -> list[float]:
     """``char_repetition_ratio`` of many texts in one vectorised pass (n-grams never cross texts):
     the hashes of all texts are sorted once by (text, hash), and each text's top-k repeated counts
     are summed with group ranks, so a document's paragraphs cost one numpy call, not one each."""
+    if _ts is not None:
+        r = _ts.char_rep_ratios(list(texts), n)
+        if r is not None:
+            return r
+    return _char_repetition_ratios_np(texts, n)
+
+
+def _char_repetition_ratios_np(texts: list[str], n: int = 10) -> list[float]:
     P = len(texts)
     if P == 0:
         return []
@@ -202,17 +245,21 @@ def _text_metrics(text: str, char_rep: float | None = None) -> tuple[dict[str, f
     words = words_of(text)
     n = len(words)
     n_chars = len(text) or 1
-    n_special = len(_SPECIAL_RE.findall(text)) + sum(map(text.count, _SPECIAL_TWICE))
-    n_punct = sum(map(text.count, _SENT_PUNCT))
-    n_stop = n_flag = 0
-    if n:
-        n_stop = sum(map(word_list("stopwords_en").__contains__, words))
-        n_flag = sum(map(word_list("flagged_en").__contains__, words))
+    if _ts is not None:
+        n_special, n_punct, n_stop, n_flag = _ts.para_counts(text, _SPECIAL_CHARS, _SENT_PUNCT_CHARS, words,
+                                                             word_list("stopwords_en"), word_list("flagged_en"))
+    else:
+        n_special = _count_special(text)
+        n_punct = sum(map(text.count, _SENT_PUNCT))
+        n_stop = n_flag = 0
+        if n:
+            n_stop = sum(map(word_list("stopwords_en").__contains__, words))
+            n_flag = sum(map(word_list("flagged_en").__contains__, words))
     return {
         "words": n,
         "chars": len(text),
         "char_rep": round(char_repetition_ratio(text, 10) if char_rep is None else char_rep, 4),
-        "word_rep": round(repeated_fraction(word_ngrams(words, 5)), 4),
+        "word_rep": round(_word_rep(words, 5), 4),
         "special_ratio": round(n_special / n_chars, 4),
         "stopword_ratio": round(n_stop / n, 4) if n else 0.0,
         "flagged_ratio": round(n_flag / n, 4) if n else 0.0,
@@ -394,7 +441,7 @@ def document_metrics(doc: InterleavedDocument, words: list[str] | None = None) -
         "words": n,
         "chars": len(full),
         "char_rep": round(char_repetition_ratio(full, 10), 4),
-        "word_rep": round(repeated_fraction(word_ngrams(words_of(full) if words is None else words, 5)), 4),
+        "word_rep": round(_word_rep(words_of(full) if words is None else words, 5), 4),
         "special_ratio": round(sum(p["special_ratio"] * p["chars"] for p in paras) / chars, 4),
         "stopword_ratio": round(sum(p["stopword_ratio"] * p["words"] for p in paras) / n, 4) if n else 0.0,
         "flagged_ratio": round(sum(p["flagged_ratio"] * p["words"] for p in paras) / n, 4) if n else 0.0,
