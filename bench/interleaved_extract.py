@@ -11,7 +11,8 @@
         medians of --repeat runs, per stage and end to end, in docs per CPU-second of the process
         (time.process_time: robust to other load on a shared machine; wall time reported too).
         ``walker``/``textstats`` say whether the compiled modules (pmd/interleaved/_walk.c,
-        _textstats.c) were used or the Python fallbacks.
+        _textstats.c) were used or the Python fallbacks; ``--python`` forces the fallbacks (the
+        pure-Python reference, same outputs) to compare both in one session.
         ``extract_parse_only`` times lexbor parsing alone in a separate pass (not part of end to end),
         the floor under the extract stage.
 """
@@ -150,7 +151,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["quality", "throughput", "all"])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--python", action="store_true", help="use the pure-Python walk and text statistics")
     args = ap.parse_args()
+    if args.python:
+        from pmd.interleaved import extract as extract_mod
+        from pmd.interleaved import filters as filters_mod
+
+        extract_mod.use_walker("python")
+        filters_mod._ts = None
     res = {}
     if args.mode in ("quality", "all"):
         res["quality"] = quality()
