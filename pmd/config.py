@@ -109,6 +109,10 @@ def from_dict(cls: type[C], data: dict[str, Any], path: str = "") -> C:
         return cls(**kwargs)
     except TypeError as e:  # a required field is missing
         raise ConfigError(f"{path or cls.__name__}: {e}") from e
+    except ValueError as e:  # a value the dataclass's own checks refuse (``__post_init__``)
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{path or cls.__name__}: {e}") from e
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:

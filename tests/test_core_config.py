@@ -75,3 +75,23 @@ def test_missing_file_and_bad_yaml(tmp_path):
     lst.write_text("- 1\n")
     with pytest.raises(ConfigError, match="mapping"):
         config.load(Job, lst)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    k: int = 5
+
+    def __post_init__(self) -> None:
+        if self.k not in (1, 5, 10):
+            raise ValueError(f"k must be 1, 5 or 10, not {self.k}")
+
+
+@dataclass(frozen=True)
+class _Outer:
+    inner: _Checked = field(default_factory=_Checked)
+
+
+def test_a_value_refused_by_the_dataclass_is_a_config_error_naming_where():
+    with pytest.raises(ConfigError, match=r"^inner: k must be 1, 5 or 10, not 3"):
+        config.load(_Outer, {"inner": {"k": 3}})
+    assert config.load(_Outer, {"inner": {"k": 10}}).inner.k == 10

@@ -44,10 +44,12 @@ def synthetic_pairs(cfg, tok):
     n = 128
     col = Collator(cfg.model, cfg.masking, tok)
     captions = [CAPTIONS[i % len(CAPTIONS)] for i in range(n)]
-    images = np.zeros((n, 3, 64, 64), dtype=np.uint8)
+    size = cfg.model.image_size
+    cell = size // 4
+    images = np.zeros((n, 3, size, size), dtype=np.uint8)
     for i in range(n):  # a coloured block whose colour/position follow the caption index: learnable
         j = i % len(CAPTIONS)
-        images[i, j % 3, (j // 4) % 4 * 16:(j // 4) % 4 * 16 + 16, j % 4 * 16:j % 4 * 16 + 16] = 255
+        images[i, j % 3, (j // 4) % 4 * cell:(j // 4) % 4 * cell + cell, j % 4 * cell:j % 4 * cell + cell] = 255
         images[i] = np.clip(images[i] // 2 + rng.integers(0, 128, images[i].shape), 0, 255)  # distinct textures
     ids, attn = col.tokenize(captions)
     return InMemoryPairs(images, ids, attn, [str(i) for i in range(n)], captions), col
@@ -64,7 +66,8 @@ def test_base_config_shapes_match_flava_base():
 
 def test_encoder_output_shapes(cfg):
     model = FlavaModel(cfg.model, cfg.codebook.codes).eval()
-    img = torch.randint(0, 255, (3, 3, 64, 64), dtype=torch.uint8)
+    s = cfg.model.image_size
+    img = torch.randint(0, 255, (3, 3, s, s), dtype=torch.uint8)
     pre, post = model.image(img)
     assert pre.shape == post.shape == (3, 17, 128)
     ids = torch.randint(5, 100, (3, 24))
@@ -79,7 +82,8 @@ def test_encoder_output_shapes(cfg):
 def test_multimodal_encoder_ignores_padded_text(cfg):
     torch.manual_seed(0)
     model = FlavaModel(cfg.model, cfg.codebook.codes).eval()
-    img_h = model.image(torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8))[0]
+    s = cfg.model.image_size
+    img_h = model.image(torch.randint(0, 255, (2, 3, s, s), dtype=torch.uint8))[0]
     txt_a = torch.randn(2, 24, 128)
     txt_b = txt_a.clone()
     txt_b[:, 10:] = torch.randn(2, 14, 128) * 5  # garbage in the padded positions

@@ -97,6 +97,7 @@ class DataConfig:
     prefetch: int = 4
     tokenizer: str | None = None   # a vocab file; None trains WordPiece on the training captions
     train_crop_scale: tuple[float, float] = (0.9, 1.0)
+    fit: Literal["crop", "squash"] = "crop"  # validation images: centre square crop, or whole image squashed
     flip: bool = False             # captions say left/right: flipping would make them false
 
 
@@ -105,8 +106,13 @@ class ValidateConfig:
     holdout_shards: int = 1
     min_holdout: int = 64          # fewer held-out pairs than this: hold out more shards
     eval_batch: int = 256
-    r5_chance_factor: float = 2.0  # PASS needs R@5 >= factor x chance ...
-    r5_margin: float = 0.10        # ... and >= control R@5 + margin, both directions
+    recall_k: int = 10             # PASS is judged on held-out R@k (k in 1, 5, 10) ...
+    chance_factor: float = 2.0     # ... which must be >= factor x chance R@k ...
+    margin: float = 0.15           # ... and >= control R@k + margin, in both directions
+
+    def __post_init__(self) -> None:
+        if self.recall_k not in (1, 5, 10):
+            raise ValueError(f"validate.recall_k must be 1, 5 or 10 (the recalls measured), not {self.recall_k}")
 
 
 @dataclass(frozen=True)

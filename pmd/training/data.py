@@ -156,13 +156,19 @@ def _image_bytes(s: dict[str, bytes]) -> bytes:
 
 
 def decode_image(data: bytes, size: int, rng: np.random.Generator | None = None,
-                 scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
-    """JPEG → (3, size, size) uint8: a square crop of ``scale`` of the area (random with ``rng``, else
-    centred on the largest square), resized. ``draft`` keeps big JPEGs cheap to decode."""
+                 scale: tuple[float, float] = (1.0, 1.0), fit: str = "crop") -> np.ndarray:
+    """JPEG → (3, size, size) uint8. ``fit="crop"``: a square crop of ``scale`` of the area (random with
+    ``rng``, else centred on the largest square), resized. ``fit="squash"``: the whole image resized to
+    the square (FLAVA's eval transform; keeps shapes near the edges that captions mention).
+    ``draft`` keeps big JPEGs cheap to decode."""
     img = Image.open(io.BytesIO(data))
     img.draft("RGB", (size, size))
     img = img.convert("RGB")
     w, h = img.size
+    if fit == "squash":
+        return np.asarray(img.resize((size, size), Image.BICUBIC), dtype=np.uint8).transpose(2, 0, 1)
+    if fit != "crop":
+        raise ValueError(f"fit must be 'crop' or 'squash', not {fit!r}")
     side = min(w, h)
     if rng is not None and scale != (1.0, 1.0):
         side = int(side * np.sqrt(rng.uniform(*scale)))
@@ -250,8 +256,9 @@ class InMemoryPairs:
         return len(self.keys)
 
     @classmethod
-    def from_samples(cls, samples: list[tuple[str, bytes, str]], size: int, collator: Collator) -> "InMemoryPairs":
-        images = np.stack([decode_image(b, size) for _, b, _ in samples]) if samples else np.zeros((0, 3, size, size), np.uint8)
+    def from_samples(cls, samples: list[tuple[str, bytes, str]], size: int, collator: Collator,
+                     fit: str = "crop") -> "InMemoryPairs":
+        images = np.stack([decode_image(b, size, fit=fit) for _, b, _ in samples]) if samples else np.zeros((0, 3, size, size), np.uint8)
         captions = [t for _, _, t in samples]
         ids, attn = collator.tokenize(captions)
         return cls(images, ids, attn, [k for k, _, _ in samples], captions)
