@@ -22,7 +22,7 @@ import pytest
 from pmd.errors import UserError
 from pmd.training.config import load_train_config
 from pmd.training.data import iter_shard, open_build
-from pmd.training.validate import auroc, chance_recall, split_build, validate_build, verdict
+from pmd.training.validate import auroc, chance_median_rank, chance_recall, split_build, validate_build, verdict
 
 THREADS = int(os.environ.get("PMD_TEST_THREADS", "2"))  # 2 cores in CI
 
@@ -138,6 +138,14 @@ def test_chance_recall_matches_k_over_n_for_single_relevant_item():
     assert chance_recall(100, np.array([1, 1]), 5) == pytest.approx(0.05)
     assert chance_recall(10, np.array([2]), 1) == pytest.approx(0.2)
     assert chance_recall(10, np.array([2]), 9) == pytest.approx(1.0)
+
+
+def test_chance_median_rank_counts_every_relevant_item():
+    assert chance_median_rank(100, np.array([1, 1])) == 50  # one relevant: half the gallery
+    assert chance_median_rank(165, np.array([5])) == 22  # an image with 5 of 165 captions: ~n/7, not n/2
+    rng = np.random.default_rng(0)  # the empirical median of the first hit's rank agrees
+    first = [np.flatnonzero(rng.permutation(165) < 5)[0] + 1 for _ in range(20000)]
+    assert abs(np.median(first) - chance_median_rank(165, np.array([5]))) <= 1
 
 
 def test_auroc_counts_ties_half():
