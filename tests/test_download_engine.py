@@ -253,3 +253,40 @@ def test_requests_from_a_parquet_directory(tmp_path):
     rows = pq.read_table(res.status_path).to_pylist()
     assert [(r["image_key"], r["error"], r["attempts"]) for r in rows] == [
         ("00aa", "url_refused_private", 0), ("00bb", "unresolvable_host", 0)]
+
+
+def test_dns_rebinding_is_refused_when_the_connection_is_made(served, monkeypatch):
+    """The guard resolves a name in the driver; by the time a worker connects, the name may point at
+    loopback or metadata. The worker's opener checks the address it actually reached."""
+    import socket
+
+    from pmd.download import guard
+    from pmd.download.engine import build_guarded_opener
+    from pmd.download.errors import classify_error
+
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    real, lookups = socket.getaddrinfo, []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host == "rebind.example":  # public at the guard's lookup, loopback afterwards
+            lookups.append(port)
+            return real("93.184.216.34" if len(lookups) == 1 else "127.0.0.1", port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    guard.clear_cache()
+    try:
+        url = f"http://rebind.example:{served.base_url.rsplit(':', 1)[1]}/img01.jpg"
+        assert guard.check_url(url, UrlPolicy())  # what the driver saw: a public address
+        hits = served.hits
+        with pytest.raises(urllib.error.URLError) as err:
+            build_guarded_opener(UrlPolicy(), DownloadConfig().user_agent).open(url, timeout=5)
+        assert classify_error(str(err.value)) == "url_refused_loopback"
+        assert "connected to 127.0.0.1" in str(err.value)
+        assert len(lookups) == 2 and served.hits == hits  # refused after connect, before any request
+    finally:
+        guard.clear_cache()
+    with build_guarded_opener(UrlPolicy(allow_loopback=True), DownloadConfig().user_agent).open(
+            f"{served.base_url}/img01.jpg", timeout=5) as ok:  # a policy that allows loopback still fetches
+        assert ok.status == 200 and ok.read()[:2] == b"\xff\xd8"

@@ -22,8 +22,10 @@ img2dataset quirks handled here (1.47):
 * ``download()`` installs a SIGINT handler that calls ``sys.exit(0)`` (and fails outside the main
   thread): we keep it from touching signals while it runs;
 * its ``sha256`` column hashes the original downloaded bytes, not the stored JPEG: we hash the JPEG;
-* urllib follows redirects anywhere: a worker-side hook re-checks every redirect with the guard and
-  sends an honest User-Agent (img2dataset's own token is used to match ``X-Robots-Tag: pmd: noai``);
+* urllib follows redirects anywhere and resolves names again when it connects: a worker-side hook
+  re-checks every redirect with the guard, refuses a connection whose peer address the guard refuses
+  (DNS rebinding between the driver's check and the fetch), and sends an honest User-Agent
+  (img2dataset's own token is used to match ``X-Robots-Tag: pmd: noai``);
 * its output folder must hold no ``*.json`` other than its ``NNNNN_stats.json`` (incremental mode
   parses the names), so our own files live beside it, not in it;
 * a shard whose stats file is missing did not finish: its rows are ignored and its keys become
@@ -39,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import ipaddress
 import json
 import logging
 import math
@@ -59,7 +62,7 @@ import pyarrow.parquet as pq
 
 from pmd import schemas
 from pmd.download.errors import classify_error
-from pmd.download.guard import UrlPolicy, check_url, check_urls
+from pmd.download.guard import UrlPolicy, check_url, check_urls, classify_address
 from pmd.errors import UserError
 from pmd.shard.tar_format import iter_members
 
@@ -184,16 +187,71 @@ class _UserAgentHandler(urllib.request.BaseHandler):
     https_request = http_request
 
 
+def _peer_checked(http_class: Any, policy: UrlPolicy, req: urllib.request.Request) -> Any:
+    """``http_class`` whose socket is refused right after the TCP connect (before TLS or any byte of
+    the request) when the address it reached is one the guard refuses. This closes DNS rebinding: the
+    guard resolved the name earlier in the driver, and the name may point elsewhere by now. Through a
+    proxy the peer is the proxy, so proxied requests are left to it."""
+    if req.has_proxy() or getattr(req, "_tunnel_host", None):
+        return http_class
+
+    def make(host: str, **kw: Any) -> Any:
+        conn = http_class(host, **kw)
+        create = conn._create_connection
+
+        def create_checked(address: Any, *args: Any, **kwargs: Any) -> Any:
+            sock = create(address, *args, **kwargs)
+            try:
+                peer = ipaddress.ip_address(sock.getpeername()[0].split("%", 1)[0])
+            except (OSError, ValueError, IndexError):
+                peer = None  # not an IP socket: nothing a guard on addresses can say
+            reason = classify_address(peer, policy) if peer is not None else None
+            if reason:
+                sock.close()
+                raise OSError(f"{reason}: {address[0]} connected to {peer}")
+            return sock
+
+        conn._create_connection = create_checked
+        return conn
+
+    return make
+
+
+class _PeerCheckedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, policy: UrlPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def do_open(self, http_class, req, **kw):  # type: ignore[no-untyped-def]
+        return super().do_open(_peer_checked(http_class, self.policy, req), req, **kw)
+
+
+class _PeerCheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, policy: UrlPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def do_open(self, http_class, req, **kw):  # type: ignore[no-untyped-def]
+        return super().do_open(_peer_checked(http_class, self.policy, req), req, **kw)
+
+
 _hooks_installed: dict[str, Any] = {}
 
 
+def build_guarded_opener(policy: UrlPolicy, user_agent: str) -> urllib.request.OpenerDirector:
+    """A urllib opener that re-checks redirects with the guard, refuses connections that reach a refused
+    address (whatever the name resolved to when the guard checked it), and sends ``user_agent``."""
+    return urllib.request.build_opener(_GuardedRedirectHandler(policy), _PeerCheckedHTTPHandler(policy),
+                                       _PeerCheckedHTTPSHandler(policy), _UserAgentHandler(user_agent))
+
+
 def install_worker_hooks(policy: UrlPolicy, user_agent: str) -> None:
-    """Make ``urllib.request.urlopen`` in this process re-check redirects and send ``user_agent``."""
+    """Make ``urllib.request.urlopen`` in this process use ``build_guarded_opener(policy, user_agent)``
+    (img2dataset fetches with ``urlopen``)."""
     key = (policy, user_agent)
     if _hooks_installed.get("key") == key:
         return
-    urllib.request.install_opener(urllib.request.build_opener(_GuardedRedirectHandler(policy),
-                                                              _UserAgentHandler(user_agent)))
+    urllib.request.install_opener(build_guarded_opener(policy, user_agent))
     _hooks_installed["key"] = key
 
 

@@ -11,8 +11,9 @@ Special-use names (RFC 6761) are answered without a lookup: ``localhost``/``*.lo
 loopback, ``*.invalid`` never resolves. Cloud metadata endpoints are refused even when the policy
 allows loopback or private addresses (tests and on-prem mirrors need those; nobody needs metadata).
 
-Limits: the downloader resolves names again when it connects, so DNS rebinding between the check
-and the fetch is not covered here; redirects are checked by ``pmd.download.engine``'s worker hook.
+The downloader resolves names again when it connects: ``pmd.download.engine``'s worker hook checks
+the address each connection actually reached with ``classify_address`` (DNS rebinding between this
+check and the fetch) and re-checks redirects with ``check_url``.
 """
 
 from __future__ import annotations
