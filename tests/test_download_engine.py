@@ -103,7 +103,8 @@ EXPECTED_ERRORS = {
 
 @pytest.mark.slow
 @pytest.mark.spark
-def test_download_urls_end_to_end(spark, served, redirector, tmp_path):
+def test_download_urls_end_to_end(spark, served, redirector, tmp_path, capfd, caplog):
+    caplog.set_level("INFO", logger="pmd")  # img2dataset's progress lines are INFO records
     cfg = DownloadConfig(allow_loopback=True, samples_per_shard=10, thread_count=4, retries=0, timeout=5,
                          keep_raw=True)
     redirect_base, agents = redirector
@@ -169,6 +170,11 @@ def test_download_urls_end_to_end(spark, served, redirector, tmp_path):
     resumed = download_urls(spark, req, tmp_path / "dl", cfg)
     assert not resumed.resumed and served.hits == hits1
     assert pq.read_table(resumed.status_path).equals(status)
+
+    # img2dataset's statistics process logged its progress lines instead of printing them
+    out, err = capfd.readouterr()
+    assert "images per sec" not in out
+    assert "pmd.download.img2dataset: total   - success:" in err
 
 
 def test_all_refused_needs_no_download(tmp_path):

@@ -20,7 +20,8 @@ img2dataset quirks handled here (1.47):
 * its pyspark distributor uses ``SparkSession.getActiveSession()`` and, if that is None, builds
   *and later stops* its own session: we make the caller's session active in this thread first;
 * ``download()`` installs a SIGINT handler that calls ``sys.exit(0)`` (and fails outside the main
-  thread): we keep it from touching signals while it runs;
+  thread): we keep it from touching signals while it runs; its statistics process prints progress
+  to stdout: ours (``pmd.download.i2d_logger``) logs it;
 * its ``sha256`` column hashes the original downloaded bytes, not the stored JPEG: we hash the JPEG;
 * urllib follows redirects anywhere and resolves names again when it connects: a worker-side hook
   re-checks every redirect with the guard, refuses a connection whose peer address the guard refuses
@@ -295,18 +296,21 @@ def _patched_img2dataset(policy: UrlPolicy, user_agent: str, images_dir: Path) -
     # ``img2dataset.main`` the attribute is the CLI function (the package re-exports it): get the module
     i2d_main = importlib.import_module("img2dataset.main")
 
+    from pmd.download.i2d_logger import LoggingLoggerProcess
+
     with _patch_lock:
-        orig_dist, orig_signal = i2d_main.pyspark_distributor, i2d_main.signal
+        orig_dist, orig_signal, orig_logger = i2d_main.pyspark_distributor, i2d_main.signal, i2d_main.LoggerProcess
 
         def distributor(processes_count, downloader, reader, subjob_size, max_shard_retry):  # type: ignore[no-untyped-def]
             return orig_dist(processes_count, _GuardedDownloader(downloader, policy, user_agent, str(images_dir)),
                              reader, subjob_size, max_shard_retry)
 
         i2d_main.pyspark_distributor, i2d_main.signal = distributor, _NoSignals
+        i2d_main.LoggerProcess = LoggingLoggerProcess  # its progress lines go to logging, not stdout
         try:
             yield i2d_main
         finally:
-            i2d_main.pyspark_distributor, i2d_main.signal = orig_dist, orig_signal
+            i2d_main.pyspark_distributor, i2d_main.signal, i2d_main.LoggerProcess = orig_dist, orig_signal, orig_logger
 
 
 def _activate_session(spark: Any) -> None:

@@ -1,0 +1,50 @@
+"""img2dataset's statistics process, with its progress lines logged instead of printed.
+
+img2dataset starts ``LoggerProcess`` (a ``spawn`` child) that prints "worker - success: ... images per
+sec ..." lines to stdout, which ends up in the middle of a user's terminal or job output. This
+subclass runs the same process with stdout turned into log records of ``pmd.download.img2dataset``
+at the level the parent process logs ``pmd`` at. It lives in its own module because the child
+unpickles the process object by importing its class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import sys
+from typing import Any
+
+from img2dataset.logger import LoggerProcess
+
+_NAME = "pmd.download.img2dataset"
+
+
+class _LogLines(io.TextIOBase):
+    def __init__(self, log: logging.Logger) -> None:
+        self.log = log
+
+    def write(self, s: str) -> int:
+        for line in s.splitlines():
+            if line.strip():
+                self.log.info("%s", line.strip())
+        return len(s)
+
+
+class LoggingLoggerProcess(LoggerProcess):
+    """``LoggerProcess`` whose printed lines become INFO records (dropped when the parent logs ``pmd``
+    above INFO, e.g. ``pmd -q``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pmd_log_level = logging.getLogger("pmd").getEffectiveLevel()
+
+    def run(self) -> None:
+        log = logging.getLogger(_NAME)
+        log.propagate = False
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(self.pmd_log_level)
+        with contextlib.redirect_stdout(_LogLines(log)):
+            super().run()
