@@ -218,22 +218,23 @@ def _peer_checked(http_class: Any, policy: UrlPolicy, req: urllib.request.Reques
     return make
 
 
-class _PeerCheckedHTTPHandler(urllib.request.HTTPHandler):
+class _PeerChecked:
+    """Mixin for urllib's HTTP(S) handlers: every connection goes through ``_peer_checked``."""
+
     def __init__(self, policy: UrlPolicy) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[call-arg]
         self.policy = policy
 
     def do_open(self, http_class, req, **kw):  # type: ignore[no-untyped-def]
-        return super().do_open(_peer_checked(http_class, self.policy, req), req, **kw)
+        return super().do_open(_peer_checked(http_class, self.policy, req), req, **kw)  # type: ignore[misc]
 
 
-class _PeerCheckedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, policy: UrlPolicy) -> None:
-        super().__init__()
-        self.policy = policy
+class _PeerCheckedHTTPHandler(_PeerChecked, urllib.request.HTTPHandler):
+    pass
 
-    def do_open(self, http_class, req, **kw):  # type: ignore[no-untyped-def]
-        return super().do_open(_peer_checked(http_class, self.policy, req), req, **kw)
+
+class _PeerCheckedHTTPSHandler(_PeerChecked, urllib.request.HTTPSHandler):
+    pass
 
 
 _hooks_installed: dict[str, Any] = {}
