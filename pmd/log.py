@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -22,3 +23,17 @@ def setup_logging(verbosity: int = 0) -> None:
     )
     for noisy in ("py4j", "urllib3", "PIL", "fsspec", "matplotlib"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class LogLines(io.TextIOBase):
+    """A text stream whose non-blank lines become INFO records of ``logger`` (with ``prefix``): for
+    third-party code that prints progress, under ``contextlib.redirect_stdout``."""
+
+    def __init__(self, logger: logging.Logger, prefix: str = "") -> None:
+        self.logger, self.prefix = logger, prefix
+
+    def write(self, s: str) -> int:
+        for line in s.splitlines():
+            if line.strip():
+                self.logger.info("%s%s", self.prefix, line.strip())
+        return len(s)

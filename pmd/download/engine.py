@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import ipaddress
 import json
 import logging
@@ -65,6 +64,7 @@ from pmd import schemas
 from pmd.download.errors import classify_error
 from pmd.download.guard import UrlPolicy, check_url, check_urls, classify_address
 from pmd.errors import UserError
+from pmd.log import LogLines
 from pmd.shard.tar_format import iter_members
 
 log = logging.getLogger(__name__)
@@ -329,16 +329,6 @@ def _activate_session(spark: Any) -> None:
         raise RuntimeError("cannot make the SparkSession active for img2dataset")
 
 
-class _LogWriter(io.TextIOBase):
-    """img2dataset prints progress to stdout; the library logs instead."""
-
-    def write(self, s: str) -> int:
-        for line in s.splitlines():
-            if line.strip():
-                log.info("img2dataset: %s", line.strip())
-        return len(s)
-
-
 # ---------------------------------------------------------------------------------------------
 # Request handling
 
@@ -431,7 +421,7 @@ def _run_img2dataset(spark: Any, url_keys: dict[str, list[str]], out: Path, cfg:
     fp_file.write_text(fp + "\n")
     _activate_session(spark)
     with _patched_img2dataset(cfg.policy, cfg.user_agent, images) as i2d_main, \
-            contextlib.redirect_stdout(_LogWriter()):
+            contextlib.redirect_stdout(LogLines(log, "img2dataset: ")):  # it prints progress
         i2d_main.download(
             url_list=str(url_file), output_folder=str(raw), input_format="parquet", output_format="webdataset",
             url_col="url", save_additional_columns=["image_key"], distributor="pyspark",

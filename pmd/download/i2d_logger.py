@@ -10,25 +10,15 @@ unpickles the process object by importing its class.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import sys
 from typing import Any
 
 from img2dataset.logger import LoggerProcess
 
+from pmd.log import LogLines
+
 _NAME = "pmd.download.img2dataset"
-
-
-class _LogLines(io.TextIOBase):
-    def __init__(self, log: logging.Logger) -> None:
-        self.log = log
-
-    def write(self, s: str) -> int:
-        for line in s.splitlines():
-            if line.strip():
-                self.log.info("%s", line.strip())
-        return len(s)
 
 
 class LoggingLoggerProcess(LoggerProcess):
@@ -46,5 +36,5 @@ class LoggingLoggerProcess(LoggerProcess):
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
         log.addHandler(handler)
         log.setLevel(self.pmd_log_level)
-        with contextlib.redirect_stdout(_LogLines(log)):
+        with contextlib.redirect_stdout(LogLines(log)):
             super().run()

@@ -634,18 +634,9 @@ def _check_layout(mod: Any) -> str | None:
         if _walk_key(a) != _walk_key(b):
             return "walk results differ on the probe document"
         for mc in (True, False):
-            if _assemble_with(_walk_py, body, mc) != mod.extract(body.mem_id, body.tag, "https://example.org/a/", mc):
+            if _assemble(body, "https://example.org/a/", mc, _walk_py) != mod.extract(body.mem_id, body.tag, "https://example.org/a/", mc):
                 return "documents differ on the probe document"
     return None
-
-
-def _assemble_with(walk: Any, root: Any, main_content: bool) -> tuple:
-    global _walk
-    saved, _walk = _walk, walk
-    try:
-        return _assemble(root, "https://example.org/a/", main_content)
-    finally:
-        _walk = saved
 
 
 def _walk_key(res: tuple) -> tuple:
@@ -829,12 +820,14 @@ def extract_document(
     return InterleavedDocument(url=url, texts=texts, images=images, metadata=metadata, general_metadata=gm)
 
 
-def _assemble(root: Any, base: str, main_content: bool) -> tuple[list[str | None], list[str | None], list[dict[str, Any] | None]]:
-    """The walk, main-content selection and the merge of kept blocks into texts between images."""
+def _assemble(root: Any, base: str, main_content: bool, walk: Any = None,
+              ) -> tuple[list[str | None], list[str | None], list[dict[str, Any] | None]]:
+    """The walk (``walk``, default: the one in use), main-content selection and the merge of kept blocks
+    into texts between images."""
     if root is None:
         blocks, items, parent_of, tag_of, negative, weight = [], [], [0], [""], set(), {}
     else:
-        blocks, items, parent_of, tag_of, negative, weight = _walk(root, base)
+        blocks, items, parent_of, tag_of, negative, weight = (walk or _walk)(root, base)
     if main_content:
         region, neg = _select(blocks, parent_of, tag_of, negative, weight)
     else:
