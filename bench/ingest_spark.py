@@ -37,11 +37,11 @@ def main() -> None:
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    from pmd.build import stage_io
-    from pmd.build.config import load_build_config
-    from pmd.build.filtering import run_filter
-    from pmd.build.ingest import run_ingest
-    from pmd.build.run import Runner, spark_for
+    from pmd.pairs import stage_io
+    from pmd.pairs.config import load_build_config
+    from pmd.pairs.filtering import run_filter
+    from pmd.pairs.ingest import run_ingest
+    from pmd.pairs.run import Runner, spark_for
     from pmd.log import setup_logging
 
     setup_logging(-1)

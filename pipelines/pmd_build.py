@@ -1,6 +1,6 @@
 """The PMD build as a Spark application: ``spark-submit pipelines/pmd_build.py --config C --out DIR``.
 
-Thin on purpose: the stages live in ``pmd.build`` (each a small module wiring pure functions from
+Thin on purpose: the stages live in ``pmd.pairs`` (each a small module wiring pure functions from
 ``pmd/`` with ``mapInArrow``); this file parses arguments, takes the SparkSession that spark-submit
 configured (master, executors, s3a credentials) and runs the build. Without ``--config`` it
 builds the embedded sample, serving its images from a loopback server on the driver (which only
@@ -36,8 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    from pmd.build.config import load_build_config
-    from pmd.build.run import build, build_embedded_sample
+    from pmd.pairs.config import load_build_config
+    from pmd.pairs.run import build, build_embedded_sample
     from pmd.commands.build import parse_overrides
     from pmd.log import setup_logging
     from pyspark.sql import SparkSession

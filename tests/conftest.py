@@ -59,7 +59,7 @@ def image_server(sample_dir):
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> Path:
     """The PMD build of the embedded sample (Spark local mode), built once per test session."""
-    from pmd.build.run import build_embedded_sample
+    from pmd.pairs.run import build_embedded_sample
 
     return build_embedded_sample(tmp_path_factory.mktemp("sample_build"))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pmd.build.config import STAGES
+from pmd.pairs.config import STAGES
 from pmd.counters import CounterBook
 from pmd.shard import read_manifest, read_tar_shard, verify_manifest
 
@@ -131,10 +131,10 @@ def test_cross_source_duplicates_dropped_and_same_bytes_share_an_image(sample_bu
 
 
 def test_rerun_skips_finished_stages(sample_build, caplog):
-    from pmd.build.run import build_embedded_sample
+    from pmd.pairs.run import build_embedded_sample
 
     before = read_manifest(sample_build)
-    with caplog.at_level("INFO", logger="pmd.build.run"):
+    with caplog.at_level("INFO", logger="pmd.pairs.run"):
         build_embedded_sample(sample_build)
     assert sum("already done" in r.getMessage() for r in caplog.records) == len(STAGES)
     after = read_manifest(sample_build)
@@ -143,7 +143,7 @@ def test_rerun_skips_finished_stages(sample_build, caplog):
 
 def test_export_pmd_has_one_row_per_caption(sample_build, tmp_path):
     from pmd import schemas
-    from pmd.build.export import export_pmd
+    from pmd.pairs.export import export_pmd
 
     n = export_pmd(sample_build, tmp_path / "pmd.parquet")
     t = pq.read_table(tmp_path / "pmd.parquet")
@@ -159,7 +159,7 @@ def test_export_pmd_has_one_row_per_caption(sample_build, tmp_path):
 
 @pytest.mark.slow
 def test_retry_failed_recovers_timeouts_and_still_reconciles(sample_build, tmp_path):
-    from pmd.build.retry import retry_failed
+    from pmd.pairs.retry import retry_failed
 
     work = tmp_path / "build"
     shutil.copytree(sample_build, work, ignore=shutil.ignore_patterns("sample"))

@@ -9,15 +9,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pmd.build.config import BuildConfig, SourceConfig, load_build_config, resolve_path, stage_fingerprint
-from pmd.build.counting import book_from_outcomes, check_books
-from pmd.build.dedup import coco_id_of, dedup_key, mark_leaks, normalise_caption, pick_winners
-from pmd.build.download import fetch_key, url_requests
-from pmd.build.filtering import filter_rows, source_filters
-from pmd.build.ingest import parse_unit, resolve_options
-from pmd.build.outcomes import PAIR_OUTCOME_SCHEMA, kept_row, to_batch
-from pmd.build.shards import SIDE_SCHEMA, sample_json, sample_members, sidecar_row
-from pmd.build.stats import merge_parts, ordered_counters
+from pmd.pairs.config import BuildConfig, SourceConfig, load_build_config, resolve_path, stage_fingerprint
+from pmd.pairs.counting import book_from_outcomes, check_books
+from pmd.pairs.dedup import coco_id_of, dedup_key, mark_leaks, normalise_caption, pick_winners
+from pmd.pairs.download import fetch_key, url_requests
+from pmd.pairs.filtering import filter_rows, source_filters
+from pmd.pairs.ingest import parse_unit, resolve_options
+from pmd.pairs.outcomes import PAIR_OUTCOME_SCHEMA, kept_row, to_batch
+from pmd.pairs.shards import SIDE_SCHEMA, sample_json, sample_members, sidecar_row
+from pmd.pairs.stats import merge_parts, ordered_counters
 from pmd.config import ConfigError
 from pmd.counters import CounterBook, ReconciliationError
 from pmd.records import Crop, ImageRef, PairRecord
@@ -188,7 +188,7 @@ def test_outcome_batch_has_every_column():
 
 
 def test_cluster_example_config_is_valid():
-    from pmd.build.download import download_config
+    from pmd.pairs.download import download_config
     from pmd.sources.registry import get_source
 
     cfg = load_build_config("pmd_cluster_example")

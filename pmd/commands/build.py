@@ -36,8 +36,8 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pmd.build.config import load_build_config
-    from pmd.build.run import build, build_embedded_sample
+    from pmd.pairs.config import load_build_config
+    from pmd.pairs.run import build, build_embedded_sample
     from pmd.config import ConfigError
     from pmd.errors import UserError
 

@@ -25,7 +25,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pmd.build.run import build_embedded_sample as build_pairs
+    from pmd.pairs.run import build_embedded_sample as build_pairs
     from pmd.interleaved.run import build_embedded_sample as build_docs
     from pmd.shard.manifest import read_manifest
     from pmd.stats.summary import format_summary

@@ -16,7 +16,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pmd.build.export import export_pmd
+    from pmd.pairs.export import export_pmd
 
     n = export_pmd(args.build_dir, args.out)
     print(f"{n} rows -> {args.out}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from pmd.counters import CounterBook, ReconciliationError, StageCounters
 
-from pmd.build.outcomes import DROPPED, FAILED, KEPT
+from pmd.pairs.outcomes import DROPPED, FAILED, KEPT
 
 
 def count_inputs(df: Any) -> dict[str, int]:

@@ -16,9 +16,9 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from pmd.build.config import BuildConfig
-from pmd.build.outcomes import FAILED, KEPT
-from pmd.build.stage_io import StageDir, spark_path
+from pmd.pairs.config import BuildConfig
+from pmd.pairs.outcomes import FAILED, KEPT
+from pmd.pairs.stage_io import StageDir, spark_path
 from pmd.ids import shard_name
 
 SIDE_SCHEMA = pa.schema([

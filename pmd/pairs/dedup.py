@@ -14,8 +14,8 @@ from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from pmd.build.config import BuildConfig, resolve_path
-from pmd.build.outcomes import DROPPED, KEPT, PAIR_OUTCOME_SCHEMA, to_batch
+from pmd.pairs.config import BuildConfig, resolve_path
+from pmd.pairs.outcomes import DROPPED, KEPT, PAIR_OUTCOME_SCHEMA, to_batch
 
 DEDUP_SCHEMA = pa.schema(list(PAIR_OUTCOME_SCHEMA) + [pa.field("dedup_key", pa.string()),
                                                       pa.field("priority", pa.int32())])

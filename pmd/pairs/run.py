@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from pmd.build import stage_io
-from pmd.build.config import STAGES, BuildConfig, SourceConfig, load_build_config, stage_fingerprint
-from pmd.build.counting import check_books, stage_book
-from pmd.build.outcomes import DROPPED, FAILED, KEPT
-from pmd.build.spark_progress import SparkStageProgress, report_done
-from pmd.build.stage_io import StageDir
+from pmd.pairs import stage_io
+from pmd.pairs.config import STAGES, BuildConfig, SourceConfig, load_build_config, stage_fingerprint
+from pmd.pairs.counting import check_books, stage_book
+from pmd.pairs.outcomes import DROPPED, FAILED, KEPT
+from pmd.pairs.spark_progress import SparkStageProgress, report_done
+from pmd.pairs.stage_io import StageDir
 from pmd.counters import CounterBook
 
 log = logging.getLogger(__name__)
@@ -87,13 +87,13 @@ def build(cfg: BuildConfig, out_dir: str | Path, spark: Any = None) -> Path:
 
     Reruns skip stages whose marker matches the config; the manifest is written last.
     """
-    from pmd.build.dedup import run_dedup
-    from pmd.build.dedup_images import run_dedup_images
-    from pmd.build.download import run_download
-    from pmd.build.filtering import run_filter
-    from pmd.build.ingest import run_ingest
-    from pmd.build.manifest import finish_build
-    from pmd.build.shards import run_shards
+    from pmd.pairs.dedup import run_dedup
+    from pmd.pairs.dedup_images import run_dedup_images
+    from pmd.pairs.download import run_download
+    from pmd.pairs.filtering import run_filter
+    from pmd.pairs.ingest import run_ingest
+    from pmd.pairs.manifest import finish_build
+    from pmd.pairs.shards import run_shards
 
     from pmd.errors import UserError
 

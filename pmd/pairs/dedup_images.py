@@ -13,9 +13,9 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from pmd.build.config import BuildConfig
-from pmd.build.outcomes import PAIR_FIELDS
-from pmd.build.stage_io import StageDir, spark_path
+from pmd.pairs.config import BuildConfig
+from pmd.pairs.outcomes import PAIR_FIELDS
+from pmd.pairs.stage_io import StageDir, spark_path
 
 DHASH_SCHEMA = pa.schema([pa.field("image_key", pa.string()), pa.field("phash", pa.int64())])
 

@@ -20,11 +20,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pmd.build import stage_io
-from pmd.build.config import STAGES, BuildConfig, stage_fingerprint
-from pmd.build.counting import check_books, stage_book
-from pmd.build.download import CROP_COLS, RESULT_COLUMNS, download_config, fetch_key, join_back
-from pmd.build.stage_io import StageDir, spark_path
+from pmd.pairs import stage_io
+from pmd.pairs.config import STAGES, BuildConfig, stage_fingerprint
+from pmd.pairs.counting import check_books, stage_book
+from pmd.pairs.download import CROP_COLS, RESULT_COLUMNS, download_config, fetch_key, join_back
+from pmd.pairs.stage_io import StageDir, spark_path
 from pmd.config import from_dict
 from pmd.errors import UserError
 
@@ -48,7 +48,7 @@ def load_config(out_dir: Path) -> BuildConfig:
 def retry_failed(out_dir: str | Path, all_errors: bool = False, timeout: int | None = None,
                  spark: Any = None) -> dict[str, Any]:
     """Retry, merge, re-shard; returns ``{"retried", "recovered", "still_failed"}``."""
-    from pmd.build.run import Runner, spark_for
+    from pmd.pairs.run import Runner, spark_for
 
     out = Path(out_dir).resolve()
     cfg = load_config(out)
@@ -137,9 +137,9 @@ def _retry(spark: Any, cfg: BuildConfig, out: Path, all_errors: bool, timeout: i
 
 
 def _rejoin_and_reshard(spark: Any, cfg: BuildConfig, out: Path, runner_cls: Any, seconds: float) -> None:
-    from pmd.build.dedup_images import run_dedup_images
-    from pmd.build.manifest import finish_build
-    from pmd.build.shards import run_shards
+    from pmd.pairs.dedup_images import run_dedup_images
+    from pmd.pairs.manifest import finish_build
+    from pmd.pairs.shards import run_shards
     from pmd.shard import read_manifest
 
     r = runner_cls(spark, cfg, str(out))

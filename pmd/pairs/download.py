@@ -19,9 +19,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute
 
-from pmd.build.config import BuildConfig
-from pmd.build.outcomes import IMAGE_FIELDS, PAIR_FIELDS, PAIR_OUTCOME_SCHEMA
-from pmd.build.stage_io import StageDir, join, spark_path
+from pmd.pairs.config import BuildConfig
+from pmd.pairs.outcomes import IMAGE_FIELDS, PAIR_FIELDS, PAIR_OUTCOME_SCHEMA
+from pmd.pairs.stage_io import StageDir, join, spark_path
 from pmd.config import load as load_config
 from pmd.records import ImageRef
 

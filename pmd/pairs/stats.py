@@ -14,9 +14,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pmd.build.config import STAGES
-from pmd.build.outcomes import KEPT
-from pmd.build.stage_io import StageDir, spark_path, write_json_atomic
+from pmd.pairs.config import STAGES
+from pmd.pairs.outcomes import KEPT
+from pmd.pairs.stage_io import StageDir, spark_path, write_json_atomic
 from pmd.counters import CounterBook
 
 log = logging.getLogger(__name__)

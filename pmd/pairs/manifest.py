@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pmd.build.stats import ordered_counters, write_stats
+from pmd.pairs.stats import ordered_counters, write_stats
 from pmd.config import to_dict
 
 log = logging.getLogger(__name__)

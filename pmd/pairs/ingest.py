@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from pmd.build.config import BuildConfig, resolve_path
-from pmd.build.outcomes import PAIR_OUTCOME_SCHEMA, kept_row, reject_row, to_batch
+from pmd.pairs.config import BuildConfig, resolve_path
+from pmd.pairs.outcomes import PAIR_OUTCOME_SCHEMA, kept_row, reject_row, to_batch
 from pmd.records import PairRecord
 from pmd.verdict import Failure
 

@@ -13,8 +13,8 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from pmd.build.config import BuildConfig, SourceConfig
-from pmd.build.outcomes import DROPPED, FAILED, KEPT, PAIR_OUTCOME_SCHEMA, to_batch
+from pmd.pairs.config import BuildConfig, SourceConfig
+from pmd.pairs.outcomes import DROPPED, FAILED, KEPT, PAIR_OUTCOME_SCHEMA, to_batch
 from pmd.records import ImageRef, PairRecord
 from pmd.text.filters import CaptionLengthFilter, LanguageFilter, annotate_language
 
