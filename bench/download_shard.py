@@ -1,7 +1,8 @@
 """Benchmark: the pmd download+shard path vs img2dataset alone, same URLs, same settings.
 
-pmd path   = URL guard + img2dataset on the SparkSession (our worker hook turns each finished shard
-             into an images Parquet part) + status Parquet + reproducible WebDataset tar shards
+pmd path   = ``download_urls`` on a request DataFrame: request set + URL guard on the executors +
+             img2dataset on the SparkSession (our worker hook turns each finished shard into an images
+             Parquet part) + status table joined in Spark + reproducible WebDataset tar shards
              (``write_tar_shard``, one Spark task per part).
 baseline   = ``img2dataset.download(output_format="webdataset")`` on the same SparkSession.
 
@@ -93,7 +94,7 @@ def write_part_shard(args: tuple[str, str]) -> dict:
 
 def run_pmd(spark, requests, out: Path, cfg) -> tuple[float, dict]:
     """download_urls, then one tar shard per images part, written in parallel on the same Spark session."""
-    from pmd.download.engine import download_urls
+    from pmd.download import download_urls
 
     t0 = time.perf_counter()
     res = download_urls(spark, requests, out / "download", cfg)
@@ -120,10 +121,10 @@ def main() -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pmd.download.engine import DownloadConfig
+    from pmd.download import DownloadConfig
     from pmd.ids import stable_id
     from pmd.sample.server import free_port
-    from pmd.spark_adapter import spark_session
+    from pmd.spark.session import spark_session
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pmd-bench-dl-"))
     www = work / "www"
@@ -155,8 +156,8 @@ def main() -> None:
             for name in (("img2dataset", "pmd") if r % 2 == 0 else ("pmd", "img2dataset")):
                 out = work / f"{name}-{r}"
                 shutil.rmtree(out, ignore_errors=True)
-                if name == "pmd":
-                    wall, info = run_pmd(spark, requests, out, cfg)
+                if name == "pmd":  # the requests as a DataFrame over the same Parquet file
+                    wall, info = run_pmd(spark, spark.read.parquet(str(urls_parquet)), out, cfg)
                     pmd_times.append(wall)
                 else:
                     i2d_times.append(run_img2dataset(urls_parquet, out, cfg))

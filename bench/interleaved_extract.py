@@ -136,11 +136,9 @@ def throughput(repeat: int) -> dict:
             kept = len(out)
     n = len(recs)
     med = {k: statistics.median(v) for k, v in runs.items()}
-    from pmd.interleaved import extract as extract_mod
-    from pmd.interleaved import filters as filters_mod
+    from pmd.interleaved.extract import runtime_info
 
-    return {"walker": extract_mod.WALKER, "textstats": "compiled" if filters_mod._ts is not None else "python",
-            "pages": n, "warc_mb": round(size / 1e6, 2), "html_mb": round(sum(len(h) for _, h in pages) / 1e6, 2),
+    return {**runtime_info(), "pages": n, "warc_mb": round(size / 1e6, 2), "html_mb": round(sum(len(h) for _, h in pages) / 1e6, 2),
             "kept_after_filter": kept, "repeat": repeat,
             **{f"{k}_docs_per_s": round(n / v, 1) for k, v in med.items()},
             "end_to_end_cpu_seconds_median": round(med["end_to_end"], 3),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 
@@ -25,31 +24,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    import yaml
-    from pyspark.sql import SparkSession
-
-    from pmd.commands.interleaved import _overrides
-    from pmd.config import load, resolve_config_path
-    from pmd.interleaved.config import InterleavedConfig
+    from pmd.commands.interleaved import load_request
     from pmd.interleaved.run import build, build_embedded_sample
     from pmd.log import setup_logging
+    from pmd.spark.session import spark_session
 
     setup_logging(0)
     args = parse_args(argv)
-    data = _overrides(args.set)
-    if args.config:
-        path = resolve_config_path(args.config)
-        data = {**(yaml.safe_load(path.read_text(encoding="utf-8")) or {}), **data}
-    builder = SparkSession.builder.appName("pmd-interleaved")
-    for key, value in {"spark.sql.execution.arrow.pyspark.enabled": "true", "spark.sql.session.timeZone": "UTC",
-                       "spark.ui.showConsoleProgress": "false"}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    cfg = load(InterleavedConfig, data)
+    cfg, data, root = load_request(args.config, args.set)  # checked completely before Spark starts
+    # the one session factory: under spark-submit it keeps the submit command's master
+    spark = spark_session(app_name="pmd-interleaved")
     if cfg.inputs:
-        build(cfg, args.out, spark=spark, root=resolve_config_path(args.config).parent if args.config else None)
+        build(cfg, args.out, spark=spark, root=root)
     else:
         build_embedded_sample(args.out, seed=args.seed, spark=spark, overrides=data)
     logging.getLogger("pmd").info("manifest: %s/manifest.json", args.out)

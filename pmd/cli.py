@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "pmd.commands.interleaved",
     "pmd.commands.stats",
     "pmd.commands.train",
+    "pmd.commands.score",
     "pmd.commands.demo",
 ]
 
@@ -45,22 +46,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user error (``UserError``, ``ConfigError``, or an ``OSError`` about a path
+    the user gave) is one line on stderr and exit status 2; ``-v`` adds its traceback. Anything else
+    is a bug and keeps its traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(-1 if args.quiet else args.verbose)
+    from pmd.errors import UserError
+
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line for users; -v shows the traceback
-        from pmd.errors import UserError
+    except BrokenPipeError:  # `pmd ... | head`: the reader left; not an error of ours
+        _silence_stdout()
+        return 0
+    except UserError as exc:
+        log.error("%s", exc)
+        log.debug("traceback", exc_info=True)
+        return 2
+    except OSError as exc:
+        if exc.filename is None:  # no path of the user's involved: a bug or the machine, keep the traceback
+            raise
+        log.error("%s", _os_error_line(exc))
+        log.debug("traceback", exc_info=True)
+        return 2
 
-        if isinstance(exc, UserError):
-            log.error("%s", exc)
-            log.debug("traceback", exc_info=True)
-            return 2
-        raise
+
+def _os_error_line(exc: OSError) -> str:
+    """``cannot write /x/y: Permission denied`` from an OSError about a path."""
+    names = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    return f"{names}: {exc.strerror or exc}"
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -7,6 +7,12 @@ class UserError(Exception):
     """Bad input or configuration: the message says what is wrong and how to fix it."""
 
 
+class ConfigError(UserError, ValueError):
+    """A config file or value is wrong; the message names the key (``shard.samples_per_shard``).
+
+    A ``ValueError`` too, so code that validates values with ``ValueError`` keeps catching it."""
+
+
 class NotImplementedYet(UserError):
     """A subcommand whose issue has not landed yet: an honest error, never a silent success."""
 

@@ -13,12 +13,15 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("PMD_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-os.environ.setdefault("PMD_NETGUARD", "1")
+# Every Python started from the test process (Spark's python workers, img2dataset's and
+# multiprocessing's spawned children, subprocesses) installs the guard at startup: set before any
+# SparkSession's JVM starts, so that it inherits the environment.
+netguard.cover_children()
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_network():
-    """Fail any test that opens a connection to a non-loopback address."""
+    """Fail any test that resolves a public name or opens a connection to a non-loopback address."""
     netguard.install()
     yield
     netguard.uninstall()
@@ -59,7 +62,7 @@ def image_server(sample_dir):
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> Path:
     """The PMD build of the embedded sample (Spark local mode), built once per test session."""
-    from pmd.pairs.run import build_embedded_sample
+    from pmd.spark.pairs.run import build_embedded_sample
 
     return build_embedded_sample(tmp_path_factory.mktemp("sample_build"))
 

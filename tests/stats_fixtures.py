@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from pmd.counters import CounterBook, StageCounters
 from pmd.ids import stable_id
+from pmd.shard import write_manifest, write_tar_shard
 
 # (source, caption, original size, lang_score); the second and third coco pairs share one image.
 _PAIRS = [
@@ -53,19 +54,12 @@ CONFIG = {
     "download": {"image_size": 256, "timeout_s": 10, "retries": 1},
     "shard": {"samples_per_shard": 5},
 }
-VERSIONS = {"pmd": "0.1.0", "python": "3.11.0", "pyspark": "4.3.0", "pyarrow": "26.0.0"}
 
 
 def _jpeg(w: int, h: int, colour: tuple[int, int, int]) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (w, h), colour).save(buf, format="JPEG", quality=80)
     return buf.getvalue()
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = len(data), 0, 0o644
-    tar.addfile(info, io.BytesIO(data))
 
 
 def _scaled(w: int, h: int, short: int = 64) -> tuple[int, int]:
@@ -136,20 +130,16 @@ def make_pmd_build(root: Path, samples_per_shard: int = 5) -> Path:
         idx = s // samples_per_shard
         part = samples[s:s + samples_per_shard]
         name = f"shards/pairs-{idx:06d}"
-        with tarfile.open(root / f"{name}.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
-            for r in part:
-                js = {k: v for k, v in r.items() if k not in ("_jpg", "key", "caption_words")}
-                _add(tar, f"{r['key']}.jpg", r["_jpg"])
-                _add(tar, f"{r['key']}.txt", r["text"].encode())
-                _add(tar, f"{r['key']}.json", json.dumps(js).encode())
+        info = write_tar_shard(root / f"{name}.tar", [
+            (r["key"], {"jpg": r["_jpg"], "txt": r["text"],
+                        "json": json.dumps({k: v for k, v in r.items() if k not in ("_jpg", "key", "caption_words")})})
+            for r in part], ext_order=("jpg", "txt", "json"))
         rows = [{**{k: v for k, v in r.items() if k not in ("_jpg", "caption_words")}, "shard": f"{name}.tar"}
                 for r in part]
         pq.write_table(pa.Table.from_pylist(rows), root / f"{name}.parquet")
         for r in part:
             r["shard"] = f"{name}.tar"
-        size = (root / f"{name}.tar").stat().st_size
-        shards.append({"path": f"{name}.tar", "parquet": f"{name}.parquet", "samples": len(part),
-                       "bytes": size, "sha256": stable_id("shard", idx, length=64)})
+        shards.append({**info.to_dict(), "parquet": str(root / f"{name}.parquet")})
     cols = ["id", "source", "text", "caption_words", "lang", "lang_score", "width", "height", "original_width",
             "original_height", "image_key", "sha256", "shard"]
     pq.write_table(pa.Table.from_pylist([{c: r[c] for c in cols} for r in samples]),
@@ -162,10 +152,7 @@ def make_pmd_build(root: Path, samples_per_shard: int = 5) -> Path:
         if c.stage == "shard":
             per_source[c.source] = {"samples": c.kept}
     (root / "stats" / "summary.json").write_text(json.dumps({"sources": per_source, "wall_seconds": 12.5}))
-    manifest = {"kind": "pmd-pairs", "format_version": 1, "shards": shards, "total_samples": len(samples),
-                "config": CONFIG, "versions": VERSIONS, "counters": book.to_list(),
-                "created": "2026-01-01T00:00:00+00:00"}
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_manifest(root, "pmd-pairs", shards, CONFIG, book)
     return root
 
 
@@ -224,38 +211,52 @@ def make_interleaved_build(root: Path) -> Path:
     root = Path(root)
     (root / "shards").mkdir(parents=True, exist_ok=True)
     (root / "stats").mkdir(parents=True, exist_ok=True)
-    rows, docs = [], []
+    rows, docs, samples = [], [], []
     name = "shards/docs-000000"
-    with tarfile.open(root / f"{name}.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
-        for d, (url, texts, images) in enumerate(_DOCS):
-            key = stable_id("doc", url)
-            members, names = [], []
-            for i, im in enumerate(images):
-                if im is None:
-                    names.append(None)
-                    continue
-                member = f"{len(members):03d}.jpg"
-                names.append(member)
-                members.append(member)
-                _add(tar, f"{key}.{member}", _jpeg(48, 32, (200, 30 * i, 90)))
-            js = {"id": key, "url": url, "texts": texts, "images": names,
-                  "metadata": [None] * len(texts), "general_metadata": {"url": url, "warc_file": "sample.warc.gz"}}
-            _add(tar, f"{key}.json", json.dumps(js).encode())
-            rows.append({"id": key, "url": url, "texts": texts, "images": images, "metadata": "[]",
-                         "general_metadata": json.dumps(js["general_metadata"]),
-                         "image_members": [f"{key}.{m}" for m in members]})
-            words = sum(len(t.split()) for t in texts if t)
-            docs.append({"id": key, "url": url, "domain": url.split("/")[2], "n_texts": sum(t is not None for t in texts),
-                         "n_images": len(members), "n_words": words, "n_tokens": words + 3, "lang_score": 0.9 - d / 10})
+    for d, (url, texts, images) in enumerate(_DOCS):
+        key = stable_id("doc", url)
+        members, names, sample = [], [], {}
+        for i, im in enumerate(images):
+            if im is None:
+                names.append(None)
+                continue
+            member = f"{len(members):03d}.jpg"
+            names.append(member)
+            members.append(member)
+            sample[member] = _jpeg(48, 32, (200, 30 * i, 90))
+        js = {"id": key, "url": url, "texts": texts, "images": names,
+              "metadata": [None] * len(texts), "general_metadata": {"url": url, "warc_file": "sample.warc.gz"}}
+        samples.append((key, {**sample, "json": json.dumps(js)}))
+        rows.append({"id": key, "url": url, "texts": texts, "images": images, "metadata": "[]",
+                     "general_metadata": json.dumps(js["general_metadata"]),
+                     "image_members": [f"{key}.{m}" for m in members]})
+        words = sum(len(t.split()) for t in texts if t)
+        docs.append({"id": key, "url": url, "domain": url.split("/")[2], "n_texts": sum(t is not None for t in texts),
+                     "n_images": len(members), "n_words": words, "n_tokens": words + 3, "lang_score": 0.9 - d / 10})
+    info = write_tar_shard(root / f"{name}.tar", samples, ext_order=("json",))
     pq.write_table(pa.Table.from_pylist(rows), root / f"{name}.parquet")
     pq.write_table(pa.Table.from_pylist(docs), root / "stats" / "documents.parquet")
     book = _il_book()
     (root / "stats" / "counters.json").write_text(book.to_json(indent=1))
     pq.write_table(_rejects(book), root / "stats" / "rejects.parquet")
-    manifest = {"kind": "interleaved-docs", "format_version": 1,
-                "shards": [{"path": f"{name}.tar", "parquet": f"{name}.parquet", "samples": len(rows),
-                            "bytes": (root / f"{name}.tar").stat().st_size, "sha256": "0" * 64}],
-                "total_samples": len(rows), "config": IL_CONFIG, "versions": VERSIONS,
-                "counters": book.to_list(), "created": "2026-01-01T00:00:00+00:00"}
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_manifest(root, "interleaved-docs", [{**info.to_dict(), "parquet": str(root / f"{name}.parquet")}],
+                   IL_CONFIG, book)
     return root
+
+
+# ---------------------------------------------------------------- loaded builds (module-scoped fixtures)
+
+@pytest.fixture(scope="module")
+def pmd_build(tmp_path_factory):
+    """``make_pmd_build`` loaded by ``pmd.stats.load`` (import this name into a test module to use it)."""
+    from pmd.stats import load
+
+    return load.load_build(make_pmd_build(tmp_path_factory.mktemp("pmd")))
+
+
+@pytest.fixture(scope="module")
+def il_build(tmp_path_factory):
+    """``make_interleaved_build`` loaded by ``pmd.stats.load``."""
+    from pmd.stats import load
+
+    return load.load_build(make_interleaved_build(tmp_path_factory.mktemp("il")))

@@ -131,10 +131,10 @@ def test_cross_source_duplicates_dropped_and_same_bytes_share_an_image(sample_bu
 
 
 def test_rerun_skips_finished_stages(sample_build, caplog):
-    from pmd.pairs.run import build_embedded_sample
+    from pmd.spark.pairs.run import build_embedded_sample
 
     before = read_manifest(sample_build)
-    with caplog.at_level("INFO", logger="pmd.pairs.run"):
+    with caplog.at_level("INFO", logger="pmd.spark.stages"):
         build_embedded_sample(sample_build)
     assert sum("already done" in r.getMessage() for r in caplog.records) == len(STAGES)
     after = read_manifest(sample_build)
@@ -159,7 +159,7 @@ def test_export_pmd_has_one_row_per_caption(sample_build, tmp_path):
 
 @pytest.mark.slow
 def test_retry_failed_recovers_timeouts_and_still_reconciles(sample_build, tmp_path):
-    from pmd.pairs.retry import retry_failed
+    from pmd.spark.pairs.retry import retry_failed
 
     work = tmp_path / "build"
     shutil.copytree(sample_build, work, ignore=shutil.ignore_patterns("sample"))

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pmd.pairs.config import BuildConfig, SourceConfig, load_build_config, resolve_path, stage_fingerprint
-from pmd.pairs.counting import book_from_outcomes, check_books
+from pmd.pairs.counting import book_from_outcomes
 from pmd.pairs.dedup import coco_id_of, dedup_key, mark_leaks, normalise_caption, pick_winners
 from pmd.pairs.download import fetch_key, url_requests
 from pmd.pairs.filtering import filter_rows, source_filters
@@ -21,6 +21,7 @@ from pmd.pairs.stats import merge_parts, ordered_counters
 from pmd.config import ConfigError
 from pmd.counters import CounterBook, ReconciliationError
 from pmd.records import Crop, ImageRef, PairRecord
+from pmd.spark.stages import check_books
 
 
 def _row(source="conceptual_captions", text="a red square on a grey background", url="http://x.test/a.jpg", **kw):
@@ -196,3 +197,38 @@ def test_cluster_example_config_is_valid():
     assert download_config(cfg).allow_loopback is False
     for name, s in cfg.sources.items():
         get_source(name).resolve_options(s.options)
+
+
+def test_no_row_runs_language_id_twice(tmp_path, monkeypatch):
+    """YFCC rows are identified in the parse; the filter stage carries that label and predicts none."""
+    import pmd.text.langid as langid
+    from bench.yfcc_rows import write_rows
+    from pmd.pairs.filtering import filter_rows, source_filters
+    from pmd.sources.base import InputUnit
+
+    real = langid.get_identifier()
+    seen = {"parse": 0, "filter": 0}
+    phase = {"now": "parse"}
+
+    class Counting:
+        def predict(self, texts):
+            seen[phase["now"]] += len(texts)
+            return real.predict(texts)
+
+        def predict_arrays(self, texts):
+            seen[phase["now"]] += len(texts)
+            return real.predict_arrays(texts)
+
+    monkeypatch.setattr(langid, "get_identifier", lambda *a, **k: Counting())
+    path = write_rows(tmp_path / "yfcc100m_dataset", 400, seed=0)
+    rows = [r for r in parse_unit("yfcc100m", InputUnit("yfcc100m", (str(path),)), {}) if r["outcome"] == "kept"]
+    assert rows and seen["parse"] >= len(rows) and all(r["lang"] for r in rows)
+    phase["now"] = "filter"
+    cfg = SourceConfig(paths=[], languages=["en"], min_lang_score=0.5)
+    out = filter_rows(rows, {"yfcc100m": source_filters(cfg)})
+    assert seen["filter"] == 0
+    assert [(r["lang"], r["lang_score"]) for r in out] == [(r["lang"], r["lang_score"]) for r in rows]
+    # a row without a label (any other source) is predicted exactly once, in the filter
+    other = [dict(rows[0], source="coco", lang=None, lang_score=None)]
+    filter_rows(other, {"coco": source_filters(cfg)})
+    assert seen["filter"] == 1

@@ -5,7 +5,7 @@ import pytest
 
 from pmd.cli import build_parser, main
 
-EXPECTED = {"sample", "sources", "build", "retry-failed", "export", "interleaved", "stats", "train", "demo"}
+EXPECTED = {"sample", "sources", "build", "retry-failed", "export", "interleaved", "stats", "train", "score", "demo"}
 
 
 def test_help_lists_every_subcommand(capsys):

@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from pmd import schemas
-from pmd.download.engine import (IMAGES_SCHEMA, DownloadConfig, _collect, _GuardedRedirectHandler,
-                                 _UserAgentHandler, download_urls, normalise_shard, status_counts)
-from pmd.download.guard import UrlPolicy
+from pmd.download import IMAGES_SCHEMA, DownloadConfig, download_urls, status_counts
+from pmd.download.fetch_hooks import _GuardedRedirectHandler, _UserAgentHandler
+from pmd.download.guard import CHECKED_SCHEMA, UrlPolicy
+from pmd.download.raw_shards import finished_raw_shards, normalise_shard
 from pmd.errors import UserError
 from pmd.ids import stable_id
 
@@ -75,7 +76,7 @@ def redirector(served):
 
 @pytest.fixture(scope="module")
 def spark():
-    from pmd.spark_adapter import spark_session
+    from pmd.spark.session import spark_session
 
     return spark_session("local[2]")
 
@@ -166,7 +167,8 @@ def test_download_urls_end_to_end(spark, served, redirector, tmp_path, capfd, ca
     assert sorted(p.name for p in raw.glob("*_stats.json")) == ["00000_stats.json", "00001_stats.json",
                                                                 "00002_stats.json"]
     (tmp_path / "dl" / "_SUCCESS").unlink()
-    (tmp_path / "dl" / "status.parquet").unlink()
+    import shutil
+    shutil.rmtree(tmp_path / "dl" / "status")
     resumed = download_urls(spark, req, tmp_path / "dl", cfg)
     assert not resumed.resumed and served.hits == hits1
     assert pq.read_table(resumed.status_path).equals(status)
@@ -177,23 +179,36 @@ def test_download_urls_end_to_end(spark, served, redirector, tmp_path, capfd, ca
     assert "pmd.download.img2dataset: total   - success:" in err
 
 
-def test_all_refused_needs_no_download(tmp_path):
+@pytest.mark.spark
+def test_all_refused_needs_no_download(spark, tmp_path):
     req = pa.table({"image_key": ["00aa", "00bb"], "url": ["http://127.0.0.1:1/x.jpg", "http://192.168.0.1/y.jpg"]})
-    res = download_urls(None, req, tmp_path / "dl", DownloadConfig())  # no URL left: Spark is not needed
+    res = download_urls(spark, req, tmp_path / "dl", DownloadConfig())
     assert res.errors == {"url_refused_loopback": 1, "url_refused_private": 1}
+    assert not (tmp_path / "dl" / "_img2dataset").exists()  # no URL left: img2dataset never ran
     assert pq.read_table(res.images_path).num_rows == 0
     assert pq.read_table(res.images_path).schema.remove_metadata().equals(IMAGES_SCHEMA)
 
 
-def test_conflicting_request_is_a_user_error(tmp_path):
+@pytest.mark.spark
+def test_conflicting_request_is_a_user_error(spark, tmp_path):
     req = pa.table({"image_key": ["00aa", "00aa"], "url": ["http://a.invalid/1", "http://a.invalid/2"]})
     with pytest.raises(UserError, match="two URLs"):
-        download_urls(None, req, tmp_path, DownloadConfig())
+        download_urls(spark, req, tmp_path, DownloadConfig())
+    with_and_without = pa.table({"image_key": ["00aa", "00aa"], "url": ["http://a.invalid/1", None]})
+    with pytest.raises(UserError, match="two URLs"):
+        download_urls(spark, with_and_without, tmp_path, DownloadConfig())
+    with pytest.raises(UserError, match="without image_key"):
+        download_urls(spark, pa.table({"image_key": [None, "00aa"], "url": ["http://a.invalid/1"] * 2},
+                                      schema=pa.schema([("image_key", pa.string()), ("url", pa.string())])),
+                      tmp_path, DownloadConfig())
     with pytest.raises(UserError, match="columns"):
-        download_urls(None, pa.table({"key": ["00aa"]}), tmp_path, DownloadConfig())
+        download_urls(spark, pa.table({"key": ["00aa"]}), tmp_path, DownloadConfig())
+    with pytest.raises(ValueError, match="SparkSession"):
+        download_urls(None, req, tmp_path, DownloadConfig())
 
 
-def test_unfinished_raw_shards_become_missing(tmp_path):
+@pytest.mark.spark
+def test_unfinished_raw_shards_become_missing(spark, tmp_path):
     from pmd.shard.tar_writer import write_tar_shard
 
     raw = tmp_path / "_img2dataset"
@@ -214,20 +229,37 @@ def test_unfinished_raw_shards_become_missing(tmp_path):
                              "key": ["000020000", "000020001"]}), raw / "00002.parquet")
     write_tar_shard(raw / "00002.tar", [("000020009", {"jpg": jpg})])  # finished, but its tar lost the image
     (raw / "00002_stats.json").write_text("{}")
-    url_keys = {"http://h/a.jpg": ["0a", "0b"], "http://h/b.jpg": ["0c"], "http://h/c.jpg": ["0d"],
-                "http://h/e.jpg": ["0e"]}
     images_dir = tmp_path / "images"
     images_dir.mkdir()
     part = normalise_shard(raw, "00000", images_dir)  # what the Spark task does after the shard
     assert part.name == "part-00000.parquet"
-    results = _collect(raw, url_keys, images_dir)  # the driver makes the missing part 00002 itself
-    assert sorted(p.name for p in images_dir.iterdir()) == ["part-00000.parquet", "part-00002.parquet"]
-    assert set(results) == {"http://h/a.jpg", "http://h/b.jpg", "http://h/e.jpg"}  # c.jpg's shard never finished
-    assert results["http://h/a.jpg"]["img"]["sha256"] == __import__("hashlib").sha256(jpg).hexdigest()
-    assert results["http://h/b.jpg"]["error"] == "http_410"
-    assert results["http://h/e.jpg"]["error"] == "download_error"
+    finished = finished_raw_shards(raw)
+    assert [p.name for p in finished] == ["00000.parquet", "00002.parquet"]  # 00001 never finished
+    normalise_shard(raw, "00002", images_dir)
     images = pq.read_table(images_dir).to_pylist()
     assert [r["image_key"] for r in images] == ["0a", "0b"] and images[0]["jpg"] == jpg
+    assert images[0]["sha256"] == __import__("hashlib").sha256(jpg).hexdigest()
+
+    # the status join (in Spark): image present → success, metadata only → its error, no finished
+    # shard mentions the key → missing_from_downloader, refused by the guard → the guard's reason
+    from pmd.download.status_table import assemble_status, raw_status
+
+    checked = tmp_path / "checked"
+    checked.mkdir()
+    pq.write_table(pa.table({"image_key": ["0a", "0b", "0c", "0d", "0e", "0g"],
+                             "url": ["http://h/a.jpg", "http://h/a.jpg", "http://h/b.jpg", "http://h/c.jpg",
+                                     "http://h/e.jpg", "http://10.0.0.1/g.jpg"],
+                             "refused": [None, None, None, None, None, "url_refused_private"]},
+                            schema=CHECKED_SCHEMA), checked / "part-0.parquet")
+    rows = {r["image_key"]: r.asDict() for r in
+            assemble_status(spark, checked, raw_status(spark, finished), images_dir).collect()}
+    assert sorted(rows) == ["0a", "0b", "0c", "0d", "0e", "0g"]
+    assert [rows[k]["status"] for k in ("0a", "0b")] == ["success", "success"]
+    assert rows["0a"]["sha256"] == images[0]["sha256"] and rows["0a"]["attempts"] == 1
+    assert rows["0c"]["error"] == "http_410" and rows["0c"]["error_message"] == "HTTP Error 410: Gone"
+    assert rows["0d"]["error"] == "missing_from_downloader"  # its shard never finished
+    assert rows["0e"]["error"] == "download_error"  # finished, but the tar lost the image
+    assert (rows["0g"]["error"], rows["0g"]["attempts"]) == ("url_refused_private", 0)
 
 
 def test_redirects_are_guarded_and_user_agent_is_honest():
@@ -247,7 +279,8 @@ def test_redirects_are_guarded_and_user_agent_is_honest():
     assert cfg.robots_token == "pmd"
 
 
-def test_requests_from_a_parquet_directory(tmp_path):
+@pytest.mark.spark
+def test_requests_from_a_parquet_directory(spark, tmp_path):
     req = tmp_path / "req"
     req.mkdir()
     pq.write_table(pa.table({"image_key": ["00aa"], "url": ["http://10.0.0.1/a.jpg"], "extra": [1]}),
@@ -255,19 +288,19 @@ def test_requests_from_a_parquet_directory(tmp_path):
     pq.write_table(pa.table({"image_key": ["00bb"], "url": ["http://x.invalid/b.jpg"], "extra": [2]}),
                    req / "part-00001.parquet")
     (req / "_SUCCESS").write_text("")
-    res = download_urls(None, req, tmp_path / "dl", DownloadConfig())
+    res = download_urls(spark, req, tmp_path / "dl", DownloadConfig())
     rows = pq.read_table(res.status_path).to_pylist()
     assert [(r["image_key"], r["error"], r["attempts"]) for r in rows] == [
         ("00aa", "url_refused_private", 0), ("00bb", "unresolvable_host", 0)]
 
 
 def test_dns_rebinding_is_refused_when_the_connection_is_made(served, monkeypatch):
-    """The guard resolves a name in the driver; by the time a worker connects, the name may point at
+    """The guard resolves a name on an executor; by the time a worker connects, the name may point at
     loopback or metadata. The worker's opener checks the address it actually reached."""
     import socket
 
     from pmd.download import guard
-    from pmd.download.engine import build_guarded_opener
+    from pmd.download.fetch_hooks import build_guarded_opener
     from pmd.download.errors import classify_error
 
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
@@ -284,7 +317,7 @@ def test_dns_rebinding_is_refused_when_the_connection_is_made(served, monkeypatc
     guard.clear_cache()
     try:
         url = f"http://rebind.example:{served.base_url.rsplit(':', 1)[1]}/img01.jpg"
-        assert guard.check_url(url, UrlPolicy())  # what the driver saw: a public address
+        assert guard.check_url(url, UrlPolicy())  # what the guard saw: a public address
         hits = served.hits
         with pytest.raises(urllib.error.URLError) as err:
             build_guarded_opener(UrlPolicy(), DownloadConfig().user_agent).open(url, timeout=5)
@@ -296,3 +329,67 @@ def test_dns_rebinding_is_refused_when_the_connection_is_made(served, monkeypatc
     with build_guarded_opener(UrlPolicy(allow_loopback=True), DownloadConfig().user_agent).open(
             f"{served.base_url}/img01.jpg", timeout=5) as ok:  # a policy that allows loopback still fetches
         assert ok.status == 200 and ok.read()[:2] == b"\xff\xd8"
+
+
+@pytest.mark.spark
+def test_dataframe_requests_are_guarded_on_the_executors(spark, served, tmp_path, monkeypatch):
+    """Requests arrive as a DataFrame; the guard runs in the executors' Python workers, so the driver
+    neither checks a host nor resolves a name (its guard functions fail if called), and every key still
+    ends with one status row, written by Spark."""
+    import socket
+
+    from pmd.download import guard
+
+    def driver_must_not(*args, **kwargs):
+        raise AssertionError(f"the driver ran the URL guard: {args}")
+
+    monkeypatch.setattr(guard, "_check_host", driver_must_not)
+    monkeypatch.setattr(guard, "resolve_host", driver_must_not)
+    real_gai, lookups = socket.getaddrinfo, []
+
+    def recording(host, *args, **kwargs):
+        lookups.append(host)
+        return real_gai(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording)
+    port = served.base_url.rsplit(":", 1)[1]
+    rows = [("k1", f"http://localhost:{port}/img01.jpg", "a"), ("k1", f"http://localhost:{port}/img01.jpg", "b"),
+            ("k2", f"http://localhost:{port}/img01.jpg", "c"), ("k3", "http://images.example.invalid/x.jpg", "d"),
+            ("k4", "http://10.1.2.3/y.jpg", "e"), ("k5", None, "f"), ("k6", f"{served.base_url}/missing.jpg", "g")]
+    req = spark.createDataFrame(rows, "image_key string, url string, caption string")
+    cfg = DownloadConfig(allow_loopback=True, samples_per_shard=10, thread_count=2, retries=0, timeout=5)
+    res = download_urls(spark, req, tmp_path / "dl", cfg)
+
+    assert res.status_path.is_dir() and (res.status_path / "_SUCCESS").exists()  # a Spark dataset
+    status = {r["image_key"]: r.asDict() for r in res.status_df(spark).collect()}
+    assert sorted(status) == ["k1", "k2", "k3", "k4", "k5", "k6"]
+    assert [status[k]["status"] for k in ("k1", "k2")] == ["success", "success"]
+    assert status["k1"]["sha256"] == status["k2"]["sha256"]  # one URL, fetched once, two keys
+    assert {k: (status[k]["error"], status[k]["attempts"]) for k in ("k3", "k4", "k5", "k6")} == {
+        "k3": ("unresolvable_host", 0), "k4": ("url_refused_private", 0), "k5": ("bad_url", 0),
+        "k6": ("http_404", 1)}
+    assert status["k4"]["error_message"] == "refused by the URL guard: url_refused_private"
+    assert (res.n_requested, res.n_success, res.errors) == (6, 2, {"bad_url": 1, "http_404": 1,
+                                                                   "unresolvable_host": 1, "url_refused_private": 1})
+    assert [h for h in lookups if h not in ("localhost", "127.0.0.1")] == []  # the driver resolved nothing
+    joined = {r["image_key"]: r for r in res.results_df(spark).collect()}
+    assert joined["k1"]["jpg"][:2] == b"\xff\xd8" and joined["k4"]["jpg"] is None
+    assert list(res.results_df(spark).columns) == [f.name for f in schemas.load_schema("download_status")] + ["jpg"]
+
+
+def test_guard_partition_caches_host_verdicts_per_task():
+    from pmd.download.guard import guard_partition
+
+    calls = []
+
+    def resolve(host):
+        calls.append(host)
+        return {"a.example": ("93.184.216.34",), "b.example": ("10.0.0.9",)}[host]
+
+    batches = [pa.RecordBatch.from_pydict({"image_key": [f"k{b}{i}" for i in range(3)],
+                                           "url": [f"http://a.example/{b}{i}.jpg" for i in range(2)]
+                                           + [f"http://b.example/{b}.jpg"]}) for b in range(3)]
+    out = pa.Table.from_batches(list(guard_partition(UrlPolicy(), resolve=resolve)(iter(batches))))
+    assert out.schema.equals(CHECKED_SCHEMA)
+    assert out.column("refused").to_pylist() == [None, None, "url_refused_private"] * 3
+    assert sorted(calls) == ["a.example", "b.example"]  # once per host for the whole task

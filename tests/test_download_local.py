@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pmd import schemas
-from pmd.download.engine import DownloadConfig
+from pmd.download import DownloadConfig
 from pmd.download.local import (LOCAL_OUTPUT_SCHEMA, ArchiveCache, crop_downloaded, local_batches,
                                 parse_path_spec, process_crop_batch, process_local_batch, read_local_image)
 from pmd.records import Crop

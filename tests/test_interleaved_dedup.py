@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 
 from pmd.counters import CounterBook
 from pmd.interleaved.config import DedupConfig
@@ -92,3 +95,50 @@ def test_signatures_are_deterministic():
     s1 = signature(shingle_hashes(_text(3).split()), 64, seed=1)
     s2 = signature(shingle_hashes(_text(3).split()), 64, seed=1)
     assert s1.dtype == np.uint64 and (s1 == s2).all()
+
+
+@pytest.mark.spark
+def test_spark_dedup_equals_the_in_memory_dedup(tmp_path):
+    """Every step as Spark jobs (pmd.spark.interleaved_dedup) gives the in-memory answer."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from pmd.interleaved.stages import ROW_SCHEMA, doc_row
+    from pmd.spark.interleaved_dedup import run_dedup
+    from pmd.spark.session import spark_session
+    from pmd.spark.stages import StageDir
+
+    promo = "Subscribe to our newsletter to get a new story every morning."
+    base = _text(5, 300).split()
+    docs = [_doc(f"https://a.org/{i}", [_text(i) + "\n\n" + promo, "img:ad.jpg", f"img:{i}.jpg", f"img:{i}.jpg"])
+            for i in range(12)]
+    docs += [_doc("https://a.org/0", [_text(50), "img:r.jpg"], date="2022-01-01T00:00:00Z"),  # recrawl
+             _doc("https://b.org/only-ad", [_text(51), "img:ad.jpg"]),
+             _doc("https://c.org/set1", [_text(52), "img:x.jpg", "img:y.jpg"]),
+             _doc("https://d.org/set2", [_text(53), "img:y.jpg", "img:x.jpg"], date="2021-06-01T00:00:00Z"),
+             _doc("https://e.org/near-old", [" ".join(base), "img:n1.jpg"], date="2020-01-01T00:00:00Z"),
+             _doc("https://f.org/near-new", [" ".join(base[:150] + ["changed"] + base[151:]), "img:n2.jpg"]),
+             _doc("https://g.org/near-third", [" ".join(base[:100] + ["other"] + base[101:]), "img:n3.jpg"])]
+    cfg = DedupConfig()
+    book = CounterBook()
+    kept, dropped = dedup_documents(sorted(docs, key=lambda d: d.id), cfg, book)
+    assert {d.reason for d in dropped} >= {"dup_url", "doc_no_images_after_dedup", "dup_image_set", "near_duplicate"}
+
+    spark = spark_session()
+    table = pa.Table.from_pylist([{k: r.get(k) for k in ROW_SCHEMA.names} for r in map(doc_row, docs)],
+                                 schema=ROW_SCHEMA)
+    df = spark.createDataFrame(table.to_pandas(), schema=from_arrow_schema(ROW_SCHEMA))
+    sd = StageDir(str(tmp_path), "dedup")
+    run_dedup(spark, df, cfg, 1, sd)
+    rows = [r.asDict() for r in spark.read.parquet(sd.data).collect()]
+    got_kept = sorted(r["id"] for r in rows if r["kind"] == "doc")
+    assert got_kept == sorted(d.id for d in kept)
+    got_drops = sorted((r["reason"], r["input_file"]) for r in rows if r["kind"] == "reject" and r["stage"] == "dedup")
+    assert got_drops == sorted((d.reason, d.input_file) for d in dropped)
+    nodes = CounterBook()
+    for r in rows:
+        if r["kind"] == "counters":
+            nodes = nodes.merge(CounterBook.from_list(json.loads(r["message"])))
+    assert nodes.get("dedup_nodes").to_dict() == book.get("dedup_nodes").to_dict()
+    texts = {r["id"]: r["texts"] for r in rows if r["kind"] == "doc"}
+    assert all(texts[d.id] == d.texts for d in kept)

@@ -10,6 +10,8 @@ from collections import Counter
 import pytest
 
 
+import pmd.interleaved.charset as C
+from pmd.interleaved.compiled import walk_key
 from pmd.interleaved.extract import decode_html, extract_document, parse_srcset, resolve_url
 
 PARA = ("The harbour was busy that morning, and the fishermen were already mending their nets "
@@ -232,7 +234,7 @@ def _both_walks_equal(E, html, url):
     tree = LexborHTMLParser(html if isinstance(html, str) else E.to_utf8(html)[0])
     for root in (tree.body, tree.root):
         if root is not None:
-            assert E._walk_key(E._walk_py(root, url)) == E._walk_key(E._walk_c(root, url)), url
+            assert walk_key(E._walk_py(root, url)) == walk_key(E._walk_c(root, url)), url
 
 
 def _both_documents_equal(E, html, url, charset=None):
@@ -266,11 +268,14 @@ def test_compiled_walk_matches_python_walk_on_every_real_page(shared_data, sampl
         _both_documents_equal(E, html, url, charset)
 
 
-def test_walker_falls_back_to_python_for_unverified_selectolax(monkeypatch):
+def test_walker_falls_back_to_python_for_unverified_selectolax(monkeypatch, caplog):
+    import pmd.interleaved.compiled as compiled
     import pmd.interleaved.extract as E
 
-    monkeypatch.setattr(E, "VERIFIED_SELECTOLAX", frozenset({"0.0.0"}))
-    assert E._load_compiled() is None
+    monkeypatch.setattr(compiled, "VERIFIED_SELECTOLAX", frozenset({"0.0.0"}))
+    with caplog.at_level("WARNING", logger="pmd.interleaved.compiled"):
+        assert compiled.load_compiled() is None
+    assert any(r.levelname == "WARNING" and "Python walk" in r.getMessage() for r in caplog.records)
     html = _page(f"<article><p>{PARA}</p><img src='a.jpg'></article>")
     assert E.extract_document(html, "https://x.org/").texts[0] == PARA
 
@@ -286,12 +291,12 @@ def test_compiled_utf8_check_matches_decode(shared_data):
     @settings(max_examples=500, deadline=None)
     @given(st.one_of(st.binary(max_size=40), st.lists(st.sampled_from(pieces), max_size=12).map(b"".join)))
     def check(data):
-        assert E._utf8_valid(data) == E._utf8_valid_py(data)
+        assert C._utf8_valid(data) == C._utf8_valid_py(data)
 
     check()
     for p in sorted((shared_data / "web" / "trafilatura-cache").glob("*.htm*")):
         data = p.read_bytes()
-        assert E._utf8_valid(data) == E._utf8_valid_py(data), p.name
+        assert C._utf8_valid(data) == C._utf8_valid_py(data), p.name
 
 
 def test_compiled_walk_matches_python_walk_on_invalid_utf8_text():
@@ -300,7 +305,7 @@ def test_compiled_walk_matches_python_walk_on_invalid_utf8_text():
     E = _compiled_or_skip()
     for raw in (b"<p>caf\xe9 \xff\xfe ok \xc3</p><p>\xed\xa0\x80 x \xf0\x9f</p>", b"<div>\x80<a>l\xe2\x82ink</a> \xc3\xa9</div>"):
         tree = LexborHTMLParser(raw)
-        assert E._walk_key(E._walk_py(tree.body, "https://x.org/")) == E._walk_key(E._walk_c(tree.body, "https://x.org/"))
+        assert walk_key(E._walk_py(tree.body, "https://x.org/")) == walk_key(E._walk_c(tree.body, "https://x.org/"))
 
 
 def test_resolve_url_fast_paths_match_urljoin():

@@ -194,3 +194,60 @@ def test_compiled_text_statistics_match_python_on_random_text():
         assert F._ts.char_rep_ratios([t, t[:30], t[5:]], 3) == F._char_repetition_ratios_np([t, t[:30], t[5:]], 3)
 
     check()
+
+
+# --------------------------------------------------------------------------- named rules
+
+def test_each_rule_is_a_named_unit_testable_alone():
+    from pmd.interleaved.rules import AtLeast, MinPunctuation, image_facts, profile_rules
+
+    rules = {r.name: r for r in profile_rules("obelics")}
+    assert isinstance(rules["para_min_words"], AtLeast)
+    assert rules["para_min_words"]({"words": 3}) == "para_too_few_words"
+    assert rules["para_min_words"]({"words": 4}) is None
+    punct = rules["para_min_punct_ratio"]
+    assert isinstance(punct, MinPunctuation) and punct.min_words == 12
+    assert punct({"words": 11, "punct_ratio": 0.0}) is None  # short paragraphs are exempt
+    assert punct({"words": 12, "punct_ratio": 0.0}) == "para_little_punctuation"
+    assert rules["doc_min_lang_score"]({"lang": "de", "lang_score": 0.99}) == "doc_language"
+    assert rules["image_url_bans"](image_facts("https://x.org/Site-LOGO.png", None)) == "image_url_banned"
+    assert rules["image_min_side"](image_facts("https://x.org/a.jpg", None, width=100, height=900)) == "image_too_small"
+    for r in rules.values():  # every rule says what it reads and what it counts
+        d = r.describe()
+        assert d["name"] == r.name and d["reason"] and d["metric"] and d["level"] in ("paragraph", "document", "image")
+
+
+def test_a_profile_is_a_list_of_rules_and_null_disables_one():
+    from pmd.interleaved.config import FilterConfig
+    from pmd.interleaved.rules import profile_rules
+
+    names = [r.name for r in profile_rules("obelics")]
+    keys = {f.name for f in __import__("dataclasses").fields(FilterConfig)}
+    assert set(names) <= keys and len(names) == len(set(names)) == 25
+    m3w = [r.name for r in profile_rules("m3w")]
+    assert not any(n.startswith("para_") for n in m3w) and "drop_single_colour" in m3w and "image_formats" not in m3w
+    fewer = [r.name for r in profile_rules("obelics", {"para_min_words": None, "max_images": None})]
+    assert fewer == [n for n in names if n not in ("para_min_words", "max_images")]
+    reasons = [r.reason for r in profile_rules("obelics")]
+    assert len(reasons) == len(set(reasons))  # one reason per rule: counts per reason name the rule
+
+
+def test_each_known_size_meets_every_size_rule_in_turn():
+    """The declared size is checked against all size rules before the decoded one (as before the split)."""
+    ob = resolve_filters("obelics")
+    meta = {"rendered_width": "300", "rendered_height": "900"}  # declared: passes the sides, fails the aspect
+    assert image_reason("https://x.org/a.jpg", meta, ob, width=100, height=100) == "image_aspect_ratio"
+    assert image_reason("https://x.org/a.jpg", None, ob, width=100, height=100) == "image_too_small"
+
+
+def test_list_filters_prints_every_rule_of_the_profile(capsys):
+    from pmd.cli import main
+
+    assert main(["interleaved", "--list-filters", "--set", "profile=m3w", "--set",
+                 "filter_overrides.image_min_side=null"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("profile m3w") and "image_max_aspect" in out and "image_min_side" not in out
+    assert "doc_language" in out and "para_min_words" not in out
+    assert main(["interleaved", "--list-filters"]) == 0
+    out = capsys.readouterr().out
+    assert "profile obelics" in out and "profile m3w" in out and "para_little_punctuation" in out

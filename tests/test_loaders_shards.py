@@ -11,7 +11,8 @@ import webdataset as wds
 
 from pmd.errors import UserError
 from pmd.loaders import NotEnoughShardsError, collate, expand_shards, pair_pipeline, train_wordpiece
-from pmd.loaders.shards import ConsumerInfo, consumer_info, consumer_shards, epoch_order, resampled_shards
+from pmd.loaders.shards import (ConsumerInfo, consumer_info, consumer_shards, epoch_order, register_fsspec_opener,
+                                resampled_shards, wds_gopen)
 from pmd.loaders.synthetic import WORDS, write_pair_build
 
 URLS = [f"s-{i}.tar" for i in range(12)]
@@ -139,10 +140,26 @@ def test_fsspec_urls_stream_through_our_pipeline_and_webdataset(build, tokenizer
         got = sorted(keys_of(pair_pipeline(pattern, tokenizer=tokenizer, image_size=32)))
         assert got == sorted(keys_of(pair_pipeline(build, tokenizer=tokenizer, image_size=32)))
         assert sorted(keys_of(pair_pipeline("memory://pmdtest", tokenizer=tokenizer, image_size=32))) == got
-        native = wds.WebDataset(pattern, shardshuffle=False, empty_check=False)
-        assert sorted(s["__key__"] for s in native) == got
+        table = dict(wds_gopen.gopen_schemes)
+        try:
+            assert "memory" in register_fsspec_opener()  # webdataset itself, once a program asks for it
+            native = wds.WebDataset(pattern, shardshuffle=False, empty_check=False)
+            assert sorted(s["__key__"] for s in native) == got
+        finally:
+            wds_gopen.gopen_schemes.clear()
+            wds_gopen.gopen_schemes.update(table)
     finally:
         fs.rm("/pmdtest", recursive=True)
+
+
+def test_importing_the_loaders_leaves_webdataset_gopen_alone():
+    import subprocess
+    import sys
+
+    code = ("import importlib; g = importlib.import_module('webdataset.gopen'); before = dict(g.gopen_schemes); "
+            "import pmd.loaders, pmd.loaders.shards; print(dict(g.gopen_schemes) == before, 'memory' in before)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
 
 
 @pytest.mark.parametrize("fmt", ["pax", "gnu", "ustar"])

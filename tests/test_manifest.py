@@ -101,3 +101,78 @@ def test_paths_relative_to_cwd_are_rebased(tmp_path, monkeypatch):
     write_manifest(tmp_path / "build", "pmd-pairs", [info], {}, [])
     assert read_manifest(tmp_path / "build")["shards"][0]["path"] == "shards/pairs-000000.tar"
     assert verify_manifest("build") == []
+
+
+def test_one_reader_checks_kind_and_reads_fsspec_urls(tmp_path):
+    import fsspec
+
+    from pmd.shard import manifest_shards, shard_entries
+
+    shards, book = _build(tmp_path)
+    write_manifest(tmp_path, "pmd-pairs", shards, {}, book)
+    assert read_manifest(tmp_path, kind="pmd-pairs")["kind"] == "pmd-pairs"
+    assert read_manifest(tmp_path / "manifest.json", kind=("interleaved-docs", "pmd-pairs"))["total_samples"] == 6
+    with pytest.raises(UserError, match="build kind 'pmd-pairs'; expected 'interleaved-docs'"):
+        read_manifest(tmp_path, kind="interleaved-docs")
+    assert manifest_shards(tmp_path) == [str(tmp_path / "shards" / f"pairs-00000{i}.tar") for i in range(2)]
+    assert manifest_shards(tmp_path, "parquet") == [str(tmp_path / "shards" / "pairs-000001.parquet")]
+    assert [e["samples"] for e in shard_entries(tmp_path).values()] == [3, 3]
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/h7m/b/manifest.json", (tmp_path / "manifest.json").read_bytes())
+    try:
+        assert read_manifest("memory://h7m/b")["total_samples"] == 6
+        assert manifest_shards("memory://h7m/b/manifest.json")[0] == "memory://h7m/b/shards/pairs-000000.tar"
+        with pytest.raises(UserError, match="no manifest.json at memory://h7m/none"):
+            read_manifest("memory://h7m/none")
+    finally:
+        fs.rm("/h7m", recursive=True)
+
+
+def test_reader_errors_are_one_line_user_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        read_manifest(tmp_path / "nope")
+    assert read_manifest(tmp_path, missing_ok=True) == {}
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match="not a pmd manifest"):
+        read_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"kind": "videos"}')
+    with pytest.raises(UserError, match="unknown build kind 'videos'"):
+        read_manifest(tmp_path, kind=("pmd-pairs", "interleaved-docs"))
+    with pytest.raises(UserError, match="no shards list"):
+        read_manifest(tmp_path)
+
+
+def test_interleaved_manifest_records_walker_and_textstats(tmp_path):
+    from pmd.interleaved import extract, metrics
+
+    m = json.loads(write_manifest(tmp_path, "interleaved-docs", [], {}, []).read_text())
+    assert m["versions"]["walker"] == extract.WALKER in ("compiled", "python")
+    assert m["versions"]["textstats"] == metrics.TEXTSTATS in ("compiled", "python")
+    pairs = json.loads(write_manifest(tmp_path / "p", "pmd-pairs", [], {}, []).read_text())
+    assert "walker" not in pairs["versions"]  # a pairs build runs no HTML walk
+
+
+def test_code_that_depends_on_internals_pins_exact_versions():
+    """The compiled walk reads selectolax 1.0.2's lexbor structs; pmd/download drives img2dataset 1.47's
+    internals: pyproject.toml and constraints.txt pin exactly those, and nothing unused is required."""
+    import tomllib
+    from pathlib import Path
+
+    import importlib
+
+    import importlib.util
+
+    mods = [importlib.import_module(m) for m in ("pmd.interleaved.compiled", "pmd.interleaved.extract")
+            if importlib.util.find_spec(m) is not None]
+    verified = next(m.VERIFIED_SELECTOLAX for m in mods if hasattr(m, "VERIFIED_SELECTOLAX"))
+    root = Path(__file__).resolve().parents[1]
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = dict(d.split("==") for d in deps if "==" in d)
+    assert pins == {"img2dataset": "1.47.0", "selectolax": "1.0.2"} and {"1.0.2"} == set(verified)
+    constraints = dict(line.split("==") for line in (root / "constraints.txt").read_text().splitlines()
+                       if "==" in line and not line.startswith("#"))
+    assert all(constraints[k] == v for k, v in pins.items())
+    assert not any(d.startswith("tqdm") for d in deps)

@@ -151,3 +151,20 @@ def test_member_reader_rejects_damage(tmp_path):
     with pytest.raises(TarFormatError, match="checksum"):
         list(read_tar_shard(tmp_path / "bad.tar"))
     assert info.samples == 3
+
+
+def test_incremental_writer_gives_the_same_bytes_and_leaves_nothing_on_error(tmp_path):
+    from pmd.shard import TarShardWriter
+
+    samples = [(f"{i:04x}", {"jpg": bytes([i]) * (300 + i), "txt": f"caption {i}"}) for i in range(5)]
+    whole = write_tar_shard(tmp_path / "a.tar", samples, ext_order=("jpg", "txt"))
+    with TarShardWriter(tmp_path / "b.tar", ext_order=("jpg", "txt")) as w:
+        for key, members in samples:
+            w.add(key, members)
+    assert w.info is not None and (w.info.samples, w.info.sha256) == (5, whole.sha256)
+    assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes()
+    with pytest.raises(ValueError, match="duplicate"):
+        with TarShardWriter(tmp_path / "c.tar") as w:
+            w.add("00aa", {"txt": b"x"})
+            w.add("00aa", {"txt": b"y"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar", "b.tar"]

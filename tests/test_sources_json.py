@@ -51,7 +51,7 @@ def test_registry_names_and_table1():
     assert PMD_SOURCES == ("coco", "sbu_captions", "localized_narratives__coco", "localized_narratives__flickr30k",
                            "localized_narratives__ADE20k", "localized_narratives__openimages", "conceptual_captions",
                            "visual_genome", "wit", "conceptual_12m", "red_caps", "yfcc100m")
-    assert EXTRA_SOURCES == ("flickr8k",)
+    assert EXTRA_SOURCES == ("flickr8k", "image_folder")
     assert (SOURCES["yfcc100m"].paper_pairs_m, SOURCES["yfcc100m"].paper_avg_words) == (30.3, 12.7)
     assert SOURCES["visual_genome"].paper_avg_words == 5.1
     assert SOURCES["localized_narratives__coco"].paper_row == "Localized Narratives"

@@ -12,19 +12,9 @@ from matplotlib.figure import Figure
 
 from pmd.errors import UserError
 from pmd.stats import interleaved, load, plots
-from stats_fixtures import make_interleaved_build, make_pmd_build
+from stats_fixtures import il_build, make_pmd_build, pmd_build  # noqa: F401 - fixtures
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def pmd_build(tmp_path_factory):
-    return load.load_build(make_pmd_build(tmp_path_factory.mktemp("pmd")))
-
-
-@pytest.fixture(scope="module")
-def il_build(tmp_path_factory):
-    return load.load_build(make_interleaved_build(tmp_path_factory.mktemp("il")))
 
 
 def _is_number(text: str) -> bool:

@@ -8,17 +8,7 @@ import pytest
 
 from pmd.errors import UserError
 from pmd.stats import load, paper, summary
-from stats_fixtures import make_interleaved_build, make_pmd_build
-
-
-@pytest.fixture(scope="module")
-def pmd_build(tmp_path_factory):
-    return load.load_build(make_pmd_build(tmp_path_factory.mktemp("pmd")))
-
-
-@pytest.fixture(scope="module")
-def il_build(tmp_path_factory):
-    return load.load_build(make_interleaved_build(tmp_path_factory.mktemp("il")))
+from stats_fixtures import il_build, make_pmd_build, pmd_build  # noqa: F401 - fixtures
 
 
 def test_load_detects_kind_and_tables(pmd_build, il_build):

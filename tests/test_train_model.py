@@ -177,7 +177,7 @@ SMALL = {"width": 64, "layers": 1, "heads": 2, "mlp_ratio": 2.0}
 
 def test_every_loss_decreases_when_fitting_fixed_batches(tok):
     cfg = load_train_config("tiny", {"optim.warmup_steps": 2, "optim.max_steps": 100, "optim.lr": 0.003,
-                                     "model.image": SMALL, "model.text": SMALL, "model.multimodal": SMALL,
+                                     "data.image_weight": 1.0, "data.text_weight": 1.0, "model.image": SMALL, "model.text": SMALL, "model.multimodal": SMALL,
                                      "model.embed_dim": 64})
     data, col = synthetic_pairs(cfg, tok)
     trainer = Trainer(cfg, build_codebook(cfg.codebook, cfg.model))
@@ -230,7 +230,36 @@ def test_bad_config_key_is_a_user_error():
         load_train_config("no-such-config")
 
 
-def test_hard_negative_step_runs_and_excludes_negatives_from_gc(tok):
+def test_itm_negatives_stay_gc_rows_and_leave_mmm(tok):
+    """GC is computed over every row, ITM negatives included (their unimodal image and caption still match);
+    MMM losses skip the negatives (their multimodal caption is another image's)."""
+    from pmd.training.losses import FlavaPretraining
+
+    cfg = load_train_config("tiny", {"loss.itm_negative_fraction": 0.5, "model.image": SMALL, "model.text": SMALL,
+                                     "model.multimodal": SMALL, "model.embed_dim": 64})
+    data, col = synthetic_pairs(cfg, tok)
+    model = FlavaModel(cfg.model, cfg.codebook.codes)
+    objective = FlavaPretraining(model, build_codebook(cfg.codebook, cfg.model), cfg.loss)
+    _, batch = next(data.batches(col, 16, iter(["paired"]), seed=0))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = objective(batch, "paired")
+        torch.manual_seed(0)
+        _, neg = choose_negatives(batch["ids"], 0.5, None)  # the same draw the forward made
+        img, txt = model.embed_image(batch["images"]), model.embed_text(batch["ids"], batch["attn"])
+        every_row = contrastive_loss(img, txt, model.clamped_scale())
+        positives_only = contrastive_loss(img, txt, model.clamped_scale(), ~neg)
+    assert 0 < int(neg.sum()) < 16
+    assert float(out["gc"]) == pytest.approx(float(every_row), rel=1e-5)
+    assert float(out["gc"]) != pytest.approx(float(positives_only), rel=1e-3)
+    all_negative = FlavaPretraining(model, objective.codebook, load_train_config(
+        "tiny", {"loss.itm_negative_fraction": 1.0}).loss)
+    with torch.no_grad():
+        out = all_negative(batch, "paired")
+    assert float(out["mmm_text"]) == 0.0 and float(out["mmm_image"]) == 0.0 and float(out["gc"]) > 0
+
+
+def test_hard_negative_step_runs(tok):
     cfg = load_train_config("tiny", {"loss.itm_negatives": "hard", "loss.itm_negative_fraction": 0.5,
                                      "model.image": SMALL, "model.text": SMALL, "model.multimodal": SMALL,
                                      "model.embed_dim": 64})
@@ -239,7 +268,49 @@ def test_hard_negative_step_runs_and_excludes_negatives_from_gc(tok):
     _, batch = next(data.batches(col, 16, iter(["paired"]), seed=0))
     out = trainer.train_step("paired", batch)
     assert all(torch.isfinite(out[k]) for k in ("gc", "itm", "mmm_image", "mmm_text"))
-    assert 0.0 <= float(out["itm_acc"]) <= 1.0
+
+
+def test_heads_no_loss_uses_are_frozen_so_ddp_needs_no_unused_parameter_search():
+    from pmd.training.trainer import freeze_unused_heads
+
+    cfg = load_train_config("tiny", {"model.image": SMALL, "model.text": SMALL, "model.multimodal": SMALL,
+                                     "model.embed_dim": 64})
+    model = FlavaModel(cfg.model, cfg.codebook.codes)
+    assert freeze_unused_heads(model, cfg) is False  # paired only: one batch kind, every trainable param used
+    assert not any(p.requires_grad for p in model.mim_head.parameters())
+    assert not any(p.requires_grad for p in model.mlm_head.parameters())
+    assert all(p.requires_grad for p in model.mmm_text_head.parameters())
+    mixed = load_train_config("tiny", {"data.image_weight": 1.0})
+    assert freeze_unused_heads(FlavaModel(mixed.model, mixed.codebook.codes), mixed) is True
+    # a paired step really leaves nothing trainable without a gradient
+    data, col = synthetic_pairs(cfg, train_tokenizer(CAPTIONS, cfg.model.vocab_size))
+    trainer = Trainer(cfg, build_codebook(cfg.codebook, cfg.model))
+    _, batch = next(data.batches(col, 16, iter(["paired"]), seed=0))
+    trainer.optimizer.zero_grad(set_to_none=True)
+    trainer.objective(batch, "paired")["loss"].backward()
+    idle = [n for n, p in trainer.model.named_parameters() if p.requires_grad and p.grad is None]
+    assert idle == []
+
+
+def test_checkpoint_refuses_a_pickle_that_would_run_code(tmp_path):
+    from pmd.errors import UserError
+    from pmd.training.checkpoint import read_checkpoint, save_checkpoint
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"kind": "pmd-flava", "model": {}, "x": Evil()}, bad)
+    with pytest.raises(UserError, match="refused"):
+        read_checkpoint(bad)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="plain types"):
+        save_checkpoint(tmp_path / "c.pt", {"x": Evil()})
+    ok = save_checkpoint(tmp_path / "ok.pt", {"model": {"w": torch.ones(2)}, "step": 3, "cfg": {"a": (1, 2)}})
+    assert read_checkpoint(ok)["step"] == 3
 
 
 def test_batch_kinds_round_robin_and_weighted():

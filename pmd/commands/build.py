@@ -21,35 +21,24 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.set_defaults(func=run)
 
 
-def parse_overrides(items: list[str]) -> dict[str, object]:
-    import yaml
-
-    from pmd.errors import UserError
-
-    out: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    from pmd.pairs.config import load_build_config
-    from pmd.pairs.run import build, build_embedded_sample
-    from pmd.config import ConfigError
-    from pmd.errors import UserError
+    from pmd.config import parse_overrides
+    from pmd.outputs import check_out
 
+    # everything the user typed is checked before any work (and before Spark is imported)
     overrides = parse_overrides(args.set)
     if args.master:
         overrides["spark.master"] = args.master
-    try:
-        if args.config:
-            out = build(load_build_config(args.config, overrides), args.out)
-        else:
-            out = build_embedded_sample(args.out, seed=args.seed, sample_dir=args.sample_dir, overrides=overrides)
-    except ConfigError as e:
-        raise UserError(str(e)) from e
+    check_out(args.out, inputs=[p for p in (args.config, args.sample_dir) if p], want="dir")
+    from pmd.pairs.config import load_build_config
+
+    cfg = load_build_config(args.config, overrides) if args.config else None
+    from pmd.spark.pairs.run import SAMPLE_CONFIG, build, build_embedded_sample
+
+    if cfg is not None:
+        out = build(cfg, args.out)
+    else:
+        load_build_config(SAMPLE_CONFIG, overrides)  # a bad --set fails before the sample is generated
+        out = build_embedded_sample(args.out, seed=args.seed, sample_dir=args.sample_dir, overrides=overrides)
     print(f"{out}/manifest.json")
     return 0

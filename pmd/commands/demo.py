@@ -10,7 +10,6 @@ import argparse
 import logging
 import sys
 import time
-from pathlib import Path
 
 log = logging.getLogger("pmd.demo")
 
@@ -25,12 +24,14 @@ def register(sub: "argparse._SubParsersAction") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pmd.pairs.run import build_embedded_sample as build_pairs
+    from pmd.spark.pairs.run import build_embedded_sample as build_pairs
     from pmd.interleaved.run import build_embedded_sample as build_docs
     from pmd.shard.manifest import read_manifest
     from pmd.stats.summary import format_summary
 
-    out = Path(args.out).resolve()
+    from pmd.outputs import check_out
+
+    out = check_out(args.out, want="dir").resolve()
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, builder in (("pmd", build_pairs), ("interleaved", build_docs)):
@@ -50,4 +51,8 @@ def run(args: argparse.Namespace) -> int:
         w(f"   card     : {build_dir / 'DATASET_CARD.md'}\n")
         w(format_summary(build_dir) + "\n")
     w(f"\nInspect: pmd stats {results['pmd'][0]}  ·  notebooks/pmd_stats.ipynb (BUILD_DIR={results['pmd'][0]})\n")
+    empty = [name for name, (build_dir, _) in results.items() if not read_manifest(build_dir)["total_samples"]]
+    if empty:
+        log.error("the %s build kept nothing: see its stats/ above", " and ".join(empty))
+        return 1
     return 0

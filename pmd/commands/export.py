@@ -16,8 +16,10 @@ def register(sub: "argparse._SubParsersAction") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pmd.outputs import check_out
     from pmd.pairs.export import export_pmd
 
+    check_out(args.out, inputs=[args.build_dir], want="file")
     n = export_pmd(args.build_dir, args.out)
     print(f"{n} rows -> {args.out}")
     return 0

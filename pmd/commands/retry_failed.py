@@ -20,7 +20,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pmd.pairs.retry import retry_failed
+    from pmd.spark.pairs.retry import retry_failed
     from pmd.errors import UserError
 
     if not (Path(args.build_dir) / "manifest.json").exists():

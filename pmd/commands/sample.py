@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("pmd sample needs --out DIR (or `pmd sample serve DIR`); see `pmd sample --help`")
     if args.scale <= 0:
         raise UserError(f"--scale must be > 0, got {args.scale}")
+    from pmd.outputs import check_out
+
+    check_out(args.out, want="dir")
     from pmd.sample.generate import generate_sample
 
     path = generate_sample(args.out, seed=args.seed, base_url=args.base_url, scale=args.scale)

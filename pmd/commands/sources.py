@@ -112,8 +112,8 @@ def parse_to_parquet(name: str, paths: list[str], out: str | Path, options: dict
         options.setdefault("lid_model", lid_model)  # one model for the parser's rule and the annotation
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stem = str(out)[: -len(".parquet")] if str(out).endswith(".parquet") else str(out)
-    rejects_path, counters_path = Path(stem + ".rejects.parquet"), Path(stem + ".counters.json")
+    rejects_path = Path(_rejects_path(out))
+    counters_path = Path(str(rejects_path)[: -len(".rejects.parquet")] + ".counters.json")
     tmp_out, tmp_rej = Path(str(out) + ".tmp"), Path(str(rejects_path) + ".tmp")
     schema = load_schema("pair")
     rej_schema = pa.schema([(c, pa.int64() if c == "input_line" else pa.string()) for c in REJECT_COLUMNS])
@@ -181,12 +181,25 @@ def parse_to_parquet(name: str, paths: list[str], out: str | Path, options: dict
 
 
 def run_parse(args: argparse.Namespace) -> int:
+    from pmd.outputs import check_out
+
     opts = parse_options(args.option)
+    check_out(args.out, inputs=args.paths, want="file")
     book = parse_to_parquet(args.name, args.paths, args.out, opts, langid=not args.no_langid,
                             lid_model=args.lid_model, target_bytes=args.target_mb << 20)
     c = book.get("ingest", args.name)
     dropped = ", ".join(f"{k}={v}" for k, v in sorted(c.dropped.items())) or "none"
     failed = ", ".join(f"{k}={v}" for k, v in sorted(c.failed.items())) or "none"
-    sys.stdout.write(f"{args.name}: {c.input} records: kept {c.kept}, dropped {c.n_dropped} ({dropped}), "
-                     f"failed {c.n_failed} ({failed}) -> {args.out}\n")
+    summary = (f"{args.name}: {c.input} records: kept {c.kept}, dropped {c.n_dropped} ({dropped}), "
+               f"failed {c.n_failed} ({failed})")
+    if not c.kept:  # a source that yields nothing is an error, not an empty success
+        from pmd.errors import UserError
+
+        raise UserError(f"{summary}: nothing kept (rejects in {_rejects_path(args.out)})")
+    sys.stdout.write(f"{summary} -> {args.out}\n")
     return 0
+
+
+def _rejects_path(out: str | Path) -> str:
+    stem = str(out)[: -len(".parquet")] if str(out).endswith(".parquet") else str(out)
+    return stem + ".rejects.parquet"

@@ -23,6 +23,8 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--no-plots", action="store_true", help="print the summary only")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of tables")
     p.add_argument("--card", action="store_true", help="also (re)write BUILD_DIR/DATASET_CARD.md")
+    p.add_argument("--scores", metavar="F.parquet", default=None,
+                   help="also show the distribution of per-pair alignment scores written by `pmd score`")
     p.set_defaults(func=run)
 
 
@@ -30,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from pmd.stats.load import load_build
     from pmd.stats.summary import format_summary, summary_dict
 
+    if args.plots and not args.no_plots:
+        from pmd.outputs import check_out
+
+        check_out(args.plots, inputs=[args.build_dir], want="dir", flag="--plots")
     build = load_build(args.build_dir)
     if args.json:
         sys.stdout.write(json.dumps(summary_dict(build), indent=1) + "\n")
@@ -48,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(f"\nPlots ({len(written)}) in {out_dir}:\n")
             for path in written.values():
                 sys.stdout.write(f"  {path.name}\n")
+    if getattr(args, "scores", None):
+        from pmd.training.score import format_score_summary, score_summary
+
+        sys.stdout.write("\n" + format_score_summary(score_summary(args.scores)) + "\n")
     if args.card:
         from pmd.stats.card import write_dataset_card
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-HELP = "Train the reference FLAVA model on shards; --validate checks a build end to end."
+HELP = "Train the reference FLAVA model on shards; --validate checks a build end to end (PASS / FAIL / INCONCLUSIVE)."
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -19,57 +19,55 @@ def register(sub: "argparse._SubParsersAction") -> None:
     what.add_argument("--validate", metavar="BUILD_DIR",
                       help="hold out a shard, train aligned + shuffled-caption control, write REPORT_DIR/report.{json,md}")
     what.add_argument("--data", metavar="BUILD_DIR", help="train on all shards of a build (checkpoints in --out)")
-    what.add_argument("--images-to-build", metavar="OUT_DIR",
-                      help="turn image-caption folders (--flickr8k DIR, --coco DIR) into a PMD build the trainer reads")
+    what.add_argument("--images-to-build", metavar="OUT_DIR", help=argparse.SUPPRESS)  # deprecated: see run()
     p.add_argument("--out", help="report directory (--validate) or checkpoint directory (--data)")
     p.add_argument("--resume", action="store_true", help="--data: continue from OUT/last.pt if present")
-    p.add_argument("--flickr8k", help="a Flickr8k folder (images/ + Flickr8k.token.txt)")
-    p.add_argument("--coco", help="a COCO 2017 folder (train2017/, val2017/, annotations/captions_*.json)")
-    p.add_argument("--shard-size", type=int, default=200, help="--images-to-build: pairs per shard (default 200)")
+    p.add_argument("--verify-shards", action="store_true",
+                   help="--data: also check every shard's sha256 against the manifest before training (rank 0, "
+                        "once; sizes are always checked)")
+    p.add_argument("--flickr8k", help=argparse.SUPPRESS)
+    p.add_argument("--coco", help=argparse.SUPPRESS)
+    p.add_argument("--shard-size", type=int, default=200, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
-def _overrides(items: list[str]) -> dict:
-    import yaml
+IMAGES_TO_BUILD_MOVED = (
+    "pmd train --images-to-build was removed: a local image-caption folder is now a build input like any other "
+    "source. Put `sources: {image_folder: {paths: [FLICKR8K_DIR, COCO_DIR]}}` in a build config and run "
+    "`pmd build --config CONFIG.yaml --out BUILD` (see README, 'Local image-caption folders')")
 
-    from pmd.errors import UserError
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+#: exit status per verdict (2 is a user error, as everywhere in pmd)
+EXIT = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}
 
 
 def run(args: argparse.Namespace) -> int:
     from pmd.errors import UserError
 
     if args.images_to_build:
-        from pmd.training.realdata import folders_to_build
-
-        if not (args.flickr8k or args.coco):
-            raise UserError("--images-to-build needs --flickr8k DIR and/or --coco DIR")
-        info = folders_to_build(args.images_to_build, flickr8k=args.flickr8k, coco=args.coco, shard_size=args.shard_size)
-        sys.stdout.write(json.dumps(info, indent=2) + "\n")
-        return 0
+        raise UserError(IMAGES_TO_BUILD_MOVED)
+    from pmd.config import parse_overrides
+    from pmd.outputs import check_out
     from pmd.training.config import load_train_config
 
-    cfg = load_train_config(args.config, _overrides(args.set))
+    cfg = load_train_config(args.config, parse_overrides(args.set))
     if not args.out:
         raise UserError("--out is required")
+    check_out(args.out, inputs=[args.validate or args.data], want="dir")
     if args.validate:
         from pmd.training.validate import validate_build
 
         report = validate_build(args.validate, cfg, args.out)
-        sys.stdout.write(("PASS" if report["pass"] else "FAIL") + f": {args.out}/report.md\n")
+        sys.stdout.write(f"{report['verdict']}: {report['why']} ({args.out}/report.md)\n")
+        if report["misaligned"]:
+            sys.stdout.write(f"  misaligned: {', '.join(report['misaligned'])}\n")
+        if report["decide"]:
+            sys.stdout.write(f"  what would decide it: {report['decide']}\n")
         for line in report["reasons"]:
             sys.stdout.write(f"  {line}\n")
-        return 0 if report["pass"] else 1
+        return EXIT[report["verdict"]]
     from pmd.training.run import train_on_build
 
-    rows = train_on_build(args.data, cfg, args.out, resume=args.resume)
+    rows = train_on_build(args.data, cfg, args.out, resume=args.resume, verify="sha256" if args.verify_shards else "size")
     if rows:
         sys.stdout.write(json.dumps(rows[-1]) + "\n")
     return 0

@@ -15,12 +15,13 @@ KNOWN_HTTP_CODES = frozenset({400, 401, 403, 404, 408, 410, 429, 500, 502, 503, 
 TRANSIENT_ERRORS = frozenset({
     "timeout", "http_408", "http_429", "http_500", "http_502", "http_503", "http_504", "http_error",
     "connection_refused", "connection_reset", "dns_error", "truncated_image", "download_error",
-    "missing_from_downloader",
+    "missing_from_downloader", "download_deadline",
 })
 
 _HTTP = re.compile(r"HTTP Error (\d{3})")
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\burl_refused_[a-z_]+"), ""),  # keeps the matched class itself (redirect guard)
+    (re.compile(r"\b(?:response_too_large|download_deadline)\b"), ""),  # budgets (pmd.download.fetch_hooks)
     (re.compile(r"X-Robots-Tag|disallowed_by_header", re.I), "disallowed_by_header"),
     (re.compile(r"IncompleteRead|truncated|Premature end", re.I), "truncated_image"),
     (re.compile(r"timed out|timeout", re.I), "timeout"),

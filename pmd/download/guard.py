@@ -11,7 +11,10 @@ Special-use names (RFC 6761) are answered without a lookup: ``localhost``/``*.lo
 loopback, ``*.invalid`` never resolves. Cloud metadata endpoints are refused even when the policy
 allows loopback or private addresses (tests and on-prem mirrors need those; nobody needs metadata).
 
-The downloader resolves names again when it connects: ``pmd.download.engine``'s worker hook checks
+``guard_partition`` runs the check on Spark executors (a ``mapInArrow`` over the requests, host
+verdicts cached per task), so the driver never resolves the hosts of a corpus.
+
+The downloader resolves names again when it connects: ``pmd.download.fetch_hooks``' opener checks
 the address each connection actually reached with ``classify_address`` (DNS rebinding between this
 check and the fetch) and re-checks redirects with ``check_url``.
 """
@@ -24,8 +27,10 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
+
+import pyarrow as pa
 
 from pmd.verdict import Verdict
 
@@ -203,8 +208,9 @@ def check_url(url: str, policy: UrlPolicy = UrlPolicy(), resolve: Resolver | Non
 
 
 def check_urls(urls: Iterable[str], policy: UrlPolicy = UrlPolicy(), resolve: Resolver | None = None,
-               threads: int = 16) -> list[Verdict]:
-    """``check_url`` for many URLs: each distinct host is checked once, lookups run in a thread pool."""
+               threads: int = 16, cache: dict[str, Verdict] | None = None) -> list[Verdict]:
+    """``check_url`` for many URLs: each distinct host is checked once, lookups run in a thread pool.
+    ``cache`` (host → verdict) carries verdicts across calls, e.g. over the batches of one Spark task."""
     urls = list(urls)
     hosts: dict[int, str] = {}
     verdicts: list[Verdict | None] = [None] * len(urls)
@@ -214,13 +220,37 @@ def check_urls(urls: Iterable[str], policy: UrlPolicy = UrlPolicy(), resolve: Re
             verdicts[i] = Verdict.drop(error)
         else:
             hosts[i] = host  # type: ignore[assignment]
-    distinct = sorted(set(hosts.values()))
+    results = {} if cache is None else cache
+    todo = sorted(set(hosts.values()) - results.keys())
     fn = resolve or resolve_host
-    if len(distinct) > 1 and threads > 1:
-        with ThreadPoolExecutor(min(threads, len(distinct))) as pool:
-            results = dict(zip(distinct, pool.map(lambda h: _check_host(h, policy, fn), distinct)))
+    if len(todo) > 1 and threads > 1:
+        with ThreadPoolExecutor(min(threads, len(todo))) as pool:
+            results.update(zip(todo, pool.map(lambda h: _check_host(h, policy, fn), todo)))
     else:
-        results = {h: _check_host(h, policy, fn) for h in distinct}
+        results.update((h, _check_host(h, policy, fn)) for h in todo)
     for i, h in hosts.items():
         verdicts[i] = results[h]
     return verdicts  # type: ignore[return-value]
+
+
+#: Output of ``guard_partition``: each request with the guard's refusal reason (null: allowed).
+CHECKED_SCHEMA = pa.schema([pa.field("image_key", pa.string(), nullable=False), pa.field("url", pa.string()),
+                            pa.field("refused", pa.string())])
+
+
+def guard_partition(policy: UrlPolicy = UrlPolicy(), threads: int = 16, resolve: Resolver | None = None
+                    ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A ``mapInArrow`` function: ``image_key, url`` batches → ``CHECKED_SCHEMA`` batches, checked where
+    the task runs (the executors resolve the names, never the driver). Host verdicts are cached for
+    the whole task; a null URL is ``bad_url``."""
+
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        cache: dict[str, Verdict] = {}
+        for batch in batches:
+            urls = batch.column("url").to_pylist()
+            verdicts = check_urls(urls, policy, resolve, threads, cache)
+            refused = [None if v else v.reason for v in verdicts]
+            yield pa.RecordBatch.from_arrays([batch.column("image_key"), batch.column("url"),
+                                              pa.array(refused, pa.string())], schema=CHECKED_SCHEMA)
+
+    return fn

@@ -28,7 +28,7 @@ import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 
 from pmd import schemas
-from pmd.download.engine import DownloadConfig
+from pmd.download.config import DownloadConfig
 from pmd.records import Crop
 
 log = logging.getLogger(__name__)
@@ -138,15 +138,19 @@ def read_bytes(path_spec: str, archives: ArchiveCache | None = None, root: str |
         raise ImageError("read_error", f"{path}: {e}") from e
 
 
-def decode(data: bytes, draft_size: tuple[int, int] | None = None) -> tuple[Image.Image, int, int]:
+def decode(data: bytes, draft_size: tuple[int, int] | None = None,
+           max_area: int | None = None) -> tuple[Image.Image, int, int]:
     """Decode to RGB (transparency flattened on white, like img2dataset); returns (image, original w, h).
 
     ``draft_size`` lets the JPEG decoder scale down by a power of two while decoding (fast) as long
-    as the result stays at least that large.
+    as the result stays at least that large. An image whose header declares more than ``max_area``
+    pixels fails ``image_too_large`` before any pixel is decoded (decompression bombs).
     """
     try:
         img = Image.open(io.BytesIO(data))
         ow, oh = img.size
+        if max_area is not None and ow * oh > max_area:
+            raise ImageError("image_too_large", f"{ow}x{oh} declares {ow * oh} pixels > max_image_area {max_area}")
         if draft_size is not None and img.format == "JPEG":
             img.draft("RGB", draft_size)
         img.load()
@@ -230,7 +234,7 @@ def render(data: bytes, crop: Crop | None, cfg: DownloadConfig) -> tuple[bytes, 
     draft = None
     if crop is None and cfg.resize_mode != "no":
         draft = (cfg.image_size, cfg.image_size)
-    img, ow, oh = decode(data, draft)
+    img, ow, oh = decode(data, draft, cfg.max_image_area)
     if crop is not None:
         img = img.crop(clamp_box(crop.box(), ow, oh))
         size = img.size

@@ -1,13 +1,15 @@
-/* Compiled extraction for pmd.interleaved.extract: the same single DOM pass as the Python ``_walk_py``,
- * over selectolax's lexbor tree by pointer chasing, then ``_select`` (main content) and the assembly
- * loop of ``_assemble``, with the same results.
+/* Compiled extraction for pmd.interleaved.extract: the same single DOM pass as the Python ``_walk_py``
+ * (pmd/interleaved/walk.py), over selectolax's lexbor tree by pointer chasing, then ``_select`` (main
+ * content, select.py) and the assembly loop of ``assemble`` (assemble.py), with the same results. Each
+ * block and image records only its innermost container (ancestors via parent_of), so memory is linear
+ * in the page at any depth; the walk stops with budgets.OverBudget past its node, depth or time budget.
  *
  * The struct layouts below copy lexbor 3.1.0 as bundled by selectolax 1.0.2
  * (lexbor/dom/interfaces/{node,element,attr,character_data}.h). selectolax ships no lexbor headers, so
- * they are declared here; extract.py uses this module only for a selectolax version whose layout was
- * verified, and checks the layout again on a probe document at import (``probe``, and both walks and
- * documents compared). The only lexbor functions called are the two qualified-name lookups (tag and
- * attribute names, which live in lexbor's static tables or per-document hashes); their addresses come
+ * they are declared here; pmd.interleaved.compiled uses this module only for a selectolax version whose
+ * layout was verified, and checks the layout again on a probe document at import (``probe``, and both
+ * walks and documents compared). The only lexbor functions called are the two qualified-name lookups (tag
+ * and attribute names, which live in lexbor's static tables or per-document hashes); their addresses come
  * from the already-loaded selectolax extension (ctypes, RTLD_NOLOAD) via ``init``.
  *
  * What is not hot stays in Python and is passed in by ``init``: the tag classification tables,
@@ -16,12 +18,14 @@
  * operations in the same order as Python's (built with -ffp-contract=off).
  *
  * Entry points: extract() (what extract_document uses), walk() (the walk's Python-level result, for
- * the tests that compare it with _walk_py), utf8_valid(), probe()/init()/set_image_fields(). */
+ * the tests that compare it with _walk_py), utf8_valid() (charset.py), depth_estimate() (budgets.py's
+ * pre-parse scan), probe()/init()/set_image_fields()/set_wider()/set_budget_error(). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- lexbor 3.1.0 layouts */
 
@@ -101,6 +105,7 @@ static PyObject *tag_bonus = NULL;         /* dict: TAG_BONUS */
 static PyObject *para_tags = NULL;         /* set: block tags scored from their parent up */
 static PyObject *region_tags = NULL;       /* set: sibling tags that may join the region */
 static PyObject *boilerplate_match = NULL; /* _BOILERPLATE_LINE.match */
+static PyObject *over_budget = NULL;       /* pmd.interleaved.budgets.OverBudget */
 static PyObject *str_t = NULL, *str_i = NULL, *str_space = NULL, *str_empty = NULL, *str_nl = NULL, *str_para = NULL;
 static PyObject *str_src = NULL, *str_alt_text = NULL, *str_rendered_width = NULL, *str_rendered_height = NULL;
 
@@ -241,12 +246,12 @@ typedef struct {
     Py_ssize_t commas;    /* text.count(",") + text.count("，") + text.count("、") */
     Py_ssize_t link_chars;
     int sep;
-    Py_ssize_t path_off, path_len;  /* in the path pool */
+    Py_ssize_t el;        /* innermost container (ancestors via parent_of: memory linear in the page) */
 } block_t;
 
 typedef struct {
     PyObject *fields;     /* owned (url, src, alt, width, height) */
-    Py_ssize_t path_off, path_len;
+    Py_ssize_t el;        /* innermost container */
 } image_t;
 
 typedef struct {
@@ -282,11 +287,8 @@ typedef struct {
     Py_ssize_t link_chars;
     int in_link;
     int pending;
-    Py_ssize_t *path;
+    Py_ssize_t *path;    /* the open containers (a stack, linear in the depth) */
     Py_ssize_t depth, path_cap;
-    Py_ssize_t pool_off;  /* where the current path was last stored in the pool (-1: not since it changed) */
-    Py_ssize_t *pool;
-    Py_ssize_t npool, pool_cap;
     frame *stack;
     Py_ssize_t sp, stack_cap;
     block_t *blocks;
@@ -302,7 +304,30 @@ typedef struct {
     Py_ssize_t nel, el_cap;
     PyObject *tag_of;    /* list of tag names */
     PyObject *base;
+    /* budgets (0: none): nodes visited, open elements (the stack), a CLOCK_MONOTONIC deadline */
+    Py_ssize_t max_nodes, max_depth, nodes;
+    double deadline;
 } walk_state;
+
+/* raise OverBudget(reason, detail); returns -1 */
+static int over(const char *reason, const char *detail) {
+    if (over_budget == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, reason);
+        return -1;
+    }
+    PyObject *e = PyObject_CallFunction(over_budget, "ss", reason, detail);
+    if (e != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(e), e);
+        Py_DECREF(e);
+    }
+    return -1;
+}
+
+static double monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static int buf_reserve(walk_state *w, Py_ssize_t extra) {
     if (w->n + extra <= w->cap) return 0;
@@ -318,27 +343,14 @@ static int buf_reserve(walk_state *w, Py_ssize_t extra) {
     return 0;
 }
 
-/* the current path stored in the pool (once per path change) */
-static Py_ssize_t store_path(walk_state *w) {
-    if (w->pool_off < 0) {
-        while (w->npool + w->depth > w->pool_cap) {
-            if (grow_array((void **)&w->pool, &w->pool_cap, sizeof(Py_ssize_t), 1024) < 0) return -1;
-        }
-        memcpy(w->pool + w->npool, w->path, (size_t)w->depth * sizeof(Py_ssize_t));
-        w->pool_off = w->npool;
-        w->npool += w->depth;
-    }
-    return w->pool_off;
-}
-
 static int path_push(walk_state *w, Py_ssize_t e) {
     if (GROW(w->path, w->depth, w->path_cap, 64) < 0) return -1;
     w->path[w->depth++] = e;
-    w->pool_off = -1;
     return 0;
 }
 
 static int stack_push(walk_state *w, lxb_node *next, int marker) {
+    if (w->max_depth && w->sp >= w->max_depth) return over("dom_too_deep", "the walk");
     if (GROW(w->stack, w->sp, w->stack_cap, 256) < 0) return -1;
     w->stack[w->sp].next = next;
     w->stack[w->sp].marker = marker;
@@ -414,8 +426,7 @@ static int emit(walk_state *w) {
             return 0;
         }
     }
-    Py_ssize_t off = store_path(w);
-    if (off < 0 || GROW(w->blocks, w->nblocks, w->blocks_cap, 128) < 0) {
+    if (GROW(w->blocks, w->nblocks, w->blocks_cap, 128) < 0) {
         Py_DECREF(text);
         return -1;
     }
@@ -425,8 +436,7 @@ static int emit(walk_state *w) {
     bl->commas = commas;
     bl->link_chars = w->link_chars;
     bl->sep = w->pending;
-    bl->path_off = off;
-    bl->path_len = w->depth;
+    bl->el = w->path[w->depth - 1];
     if (add_item(w, 0, w->nblocks - 1) < 0) return -1;
     w->pending = 0;
     return 0;
@@ -443,13 +453,11 @@ static int add_image(walk_state *w, PyObject *r) {
         if (emit(w) < 0) return -1;
     }
     if (w->pending < 1) w->pending = 1;
-    Py_ssize_t off = store_path(w);
-    if (off < 0 || GROW(w->images, w->nimages, w->images_cap, 32) < 0) return -1;
+    if (GROW(w->images, w->nimages, w->images_cap, 32) < 0) return -1;
     image_t *im = &w->images[w->nimages++];
     Py_INCREF(r);
     im->fields = r;
-    im->path_off = off;
-    im->path_len = w->depth;
+    im->el = w->path[w->depth - 1];
     if (add_item(w, 1, w->nimages - 1) < 0) return -1;
     w->link_chars = 0;
     return 0;
@@ -953,13 +961,15 @@ static int run_walk(walk_state *w, lxb_node *root) {
                 }
                 if (f.marker > w->pending) w->pending = f.marker;
                 w->depth--;
-                w->pool_off = -1;
             } else if (f.marker == EXIT_LINK) {
                 w->in_link--;
             }
             node = f.next;
             continue;
         }
+        if (++w->nodes > w->max_nodes && w->max_nodes) return over("dom_too_many_nodes", "the walk");
+        if (!(w->nodes & 4095) && w->deadline > 0 && monotonic() > w->deadline)
+            return over("extract_timeout", "the walk");
         PyObject *tag = NULL;
         int sep = 0, neg_ok = 1, owned = 0;
         int k = classify(node, &tag, &sep, &neg_ok, &owned);
@@ -1059,7 +1069,6 @@ static void state_free(walk_state *w) {
     Py_XDECREF(w->tag_of);
     PyMem_Free(w->buf);
     PyMem_Free(w->path);
-    PyMem_Free(w->pool);
     PyMem_Free(w->stack);
     PyMem_Free(w->blocks);
     PyMem_Free(w->images);
@@ -1072,13 +1081,13 @@ static void state_free(walk_state *w) {
 static int state_run(walk_state *w, PyObject *args) {
     unsigned long long root_ptr;
     PyObject *root_tag, *base;
-    if (!PyArg_ParseTuple(args, "KOU", &root_ptr, &root_tag, &base)) return -1;
+    if (!PyArg_ParseTuple(args, "KOU|nnd", &root_ptr, &root_tag, &base, &w->max_nodes, &w->max_depth, &w->deadline))
+        return -1;
     if (block_cls == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "pmd.interleaved._walk.init() was not called");
         return -1;
     }
     w->pending = 2;
-    w->pool_off = -1;
     w->base = base;
     w->tag_of = PyList_New(0);
     if (w->tag_of == NULL) return -1;
@@ -1086,20 +1095,6 @@ static int state_run(walk_state *w, PyObject *args) {
     if (new_element(w, 0, str_empty) < 0 || new_element(w, 0, root_tag) < 0) return -1;
     if (path_push(w, 1) < 0) return -1;
     return run_walk(w, (lxb_node *)(uintptr_t)root_ptr);
-}
-
-static PyObject *path_tuple(walk_state *w, Py_ssize_t off, Py_ssize_t n) {
-    PyObject *t = PyTuple_New(n);
-    if (t == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = PyLong_FromSsize_t(w->pool[off + i]);
-        if (v == NULL) {
-            Py_DECREF(t);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(t, i, v);
-    }
-    return t;
 }
 
 /* walk(root_ptr, root_tag, base): the walk's result as Python objects, as _walk_py returns it */
@@ -1116,10 +1111,10 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     if (!blocks || !items || !parent_of || !negative || !weight) goto done;
     for (Py_ssize_t i = 0; i < w.nblocks; i++) {
         block_t *b = &w.blocks[i];
-        PyObject *path = path_tuple(&w, b->path_off, b->path_len);
+        PyObject *path = PyLong_FromSsize_t(b->el);
         PyObject *lc = PyLong_FromSsize_t(b->link_chars);
         PyObject *sep = PyLong_FromLong(b->sep);
-        PyObject *tag = PyList_GET_ITEM(w.tag_of, w.pool[b->path_off + b->path_len - 1]);
+        PyObject *tag = PyList_GET_ITEM(w.tag_of, b->el);
         PyObject *obj = NULL;
         if (path && lc && sep) {
             PyObject *a[5] = {b->text, path, lc, sep, tag};
@@ -1138,7 +1133,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         PyObject *obj, *it;
         if (w.items[i].is_image) {
             image_t *im = &w.images[w.items[i].idx];
-            PyObject *path = path_tuple(&w, im->path_off, im->path_len);
+            PyObject *path = PyLong_FromSsize_t(im->el);
             if (path == NULL) goto done;
             PyObject *a[6] = {PyTuple_GET_ITEM(im->fields, 0), PyTuple_GET_ITEM(im->fields, 1),
                               PyTuple_GET_ITEM(im->fields, 2), PyTuple_GET_ITEM(im->fields, 3),
@@ -1196,7 +1191,13 @@ static int tag_in(PyObject *set, PyObject *tag) {
 }
 
 /* _select: region (bool per element; *has_region 0 = whole page) and the negatives that still apply */
-static int select_region(walk_state *w, char *region, char *neg, int *has_region) {
+/* select.WIDER_MIN_CHARS, WIDER_MIN_PARAS, WIDER_TAGS (set_wider) */
+static Py_ssize_t wider_min_chars = 80, wider_min_paras = 3;
+static PyObject *wider_tags = NULL;
+
+/* _select: region (bool per element; *has_region 0 = whole page), the negatives that still apply and the
+ * wider region (children of the region's grandparent beside its parent, not negative) */
+static int select_region(walk_state *w, char *region, char *neg, char *wide, int *has_region) {
     Py_ssize_t n_el = w->nel;
     Py_ssize_t *text_len = PyMem_Calloc((size_t)n_el, sizeof(Py_ssize_t));
     Py_ssize_t *link_len = PyMem_Calloc((size_t)n_el, sizeof(Py_ssize_t));
@@ -1215,7 +1216,7 @@ static int select_region(walk_state *w, char *region, char *neg, int *has_region
     *has_region = 0;
     for (Py_ssize_t i = 0; i < w->nblocks; i++) {
         block_t *b = &w->blocks[i];
-        Py_ssize_t e = w->pool[b->path_off + b->path_len - 1];
+        Py_ssize_t e = b->el;
         text_len[e] += b->len;
         link_len[e] += b->link_chars;
     }
@@ -1232,18 +1233,15 @@ static int select_region(walk_state *w, char *region, char *neg, int *has_region
     for (Py_ssize_t i = 0; i < w->nblocks; i++) {
         block_t *b = &w->blocks[i];
         Py_ssize_t own = b->len - b->link_chars;
-        if (own < 25 || b->path_len < 2) continue;
+        if (own < 25 || b->el == 1) continue;
         double m = (double)own / 100.0;
         double s = 1.0 + (double)b->commas + (m <= 3.0 ? m : 3.0);
-        Py_ssize_t *path = w->pool + b->path_off;
-        PyObject *btag = PyList_GET_ITEM(w->tag_of, path[b->path_len - 1]);
+        PyObject *btag = PyList_GET_ITEM(w->tag_of, b->el);
         int para = tag_in(para_tags, btag);
         if (para < 0) goto done;
-        Py_ssize_t hi = para ? b->path_len - 1 : b->path_len;  /* path[:hi][-3:], reversed */
-        Py_ssize_t lo = hi - 3 > 0 ? hi - 3 : 0;
-        int level = 0;
-        for (Py_ssize_t j = hi - 1; j >= lo; j--, level++) {
-            Py_ssize_t e = path[j];
+        /* the block's container and two levels up (paragraph-like blocks: from their parent up) */
+        Py_ssize_t e = para ? w->parent_of[b->el] : b->el;
+        for (int level = 0; level < 3 && e; level++, e = w->parent_of[e]) {
             if (!scored[e]) {
                 PyObject *bv = PyDict_GetItemWithError(tag_bonus, PyList_GET_ITEM(w->tag_of, e));
                 long bonus = 0;
@@ -1295,6 +1293,11 @@ static int select_region(walk_state *w, char *region, char *neg, int *has_region
             if (rt < 0) goto done;
             if (rt && ((tl > 80 && ld < 0.25) || (0 < tl && tl <= 80 && ld == 0))) region[e] = 1;
         }
+        Py_ssize_t gp = w->parent_of[parent];
+        if (gp) {
+            for (Py_ssize_t e = 1; e < n_el; e++)
+                if (w->parent_of[e] == gp && e != parent && !w->negative[e]) wide[e] = 1;
+        }
     }
     rc = 0;
 done:
@@ -1322,35 +1325,64 @@ static int flush_text(PyObject *buf, PyObject *texts, PyObject *images, PyObject
     return PyList_SetSlice(buf, 0, PyList_GET_SIZE(buf), NULL);
 }
 
+/* select._wider_para: a long paragraph without links (1/0; -1 on error) */
+static int wider_para(walk_state *w, block_t *b) {
+    if (b->link_chars != 0 || b->len < wider_min_chars || wider_tags == NULL) return 0;
+    return tag_in(wider_tags, PyList_GET_ITEM(w->tag_of, b->el));
+}
+
 /* extract(root_ptr, root_tag, base, main_content) -> (texts, images, metadata): the walk, _select and
  * extract_document's assembly loop */
 static PyObject *extract(PyObject *self, PyObject *args) {
-    PyObject *root_ptr, *root_tag, *base;
+    PyObject *root_ptr, *root_tag, *base, *max_nodes = NULL, *max_depth = NULL, *deadline = NULL;
     int main_content;
-    if (!PyArg_ParseTuple(args, "OOUp", &root_ptr, &root_tag, &base, &main_content)) return NULL;
-    PyObject *wargs = PyTuple_Pack(3, root_ptr, root_tag, base);
+    if (!PyArg_ParseTuple(args, "OOUp|OOO", &root_ptr, &root_tag, &base, &main_content, &max_nodes, &max_depth,
+                          &deadline))
+        return NULL;
+    PyObject *wargs = deadline != NULL ? PyTuple_Pack(6, root_ptr, root_tag, base, max_nodes, max_depth, deadline)
+                                       : PyTuple_Pack(3, root_ptr, root_tag, base);
     if (wargs == NULL) return NULL;
     walk_state w;
     memset(&w, 0, sizeof(w));
     PyObject *result = NULL, *texts = NULL, *images = NULL, *metadata = NULL, *buf = NULL;
-    char *region = NULL, *neg = NULL;
+    char *region = NULL, *neg = NULL, *wide = NULL;
+    Py_ssize_t *wroot = NULL, *paras = NULL;
     int r = state_run(&w, wargs);
     Py_DECREF(wargs);
     if (r < 0) goto done;
     region = PyMem_Calloc((size_t)w.nel + 1, 1);
     neg = PyMem_Calloc((size_t)w.nel + 1, 1);
-    if (!region || !neg) {
+    wide = PyMem_Calloc((size_t)w.nel + 1, 1);
+    wroot = PyMem_Calloc((size_t)w.nel + 1, sizeof(Py_ssize_t));
+    paras = PyMem_Calloc((size_t)w.nel + 1, sizeof(Py_ssize_t));
+    if (!region || !neg || !wide || !wroot || !paras) {
         PyErr_NoMemory();
         goto done;
     }
     int has_region = 0;
     if (main_content) {
-        if (select_region(&w, region, neg, &has_region) < 0) goto done;
+        if (select_region(&w, region, neg, wide, &has_region) < 0) goto done;
     } else {
         for (Py_ssize_t e = 0; e < w.nel; e++) neg[e] = w.negative[e];
     }
-    int any_neg = 0;
-    for (Py_ssize_t e = 0; e < w.nel; e++) any_neg |= neg[e];
+    /* per container: whether it lies under a boilerplate container still in force, and in the region
+     * (parents are numbered before their children: one pass, linear in the page) */
+    for (Py_ssize_t e = 1; e < w.nel; e++) {
+        Py_ssize_t par = w.parent_of[e];
+        neg[e] = neg[e] || neg[par];
+        region[e] = region[e] || region[par];
+        wroot[e] = wide[e] ? e : wroot[par];  /* the wider-region container it lies in (0: none) */
+    }
+    /* a wider-region container counts only with several long link-free paragraphs (_wider_para) */
+    if (has_region) {
+        for (Py_ssize_t i = 0; i < w.nblocks; i++) {
+            block_t *b = &w.blocks[i];
+            if (!wroot[b->el]) continue;
+            int wp = wider_para(&w, b);
+            if (wp < 0) goto done;
+            if (wp) paras[wroot[b->el]]++;
+        }
+    }
     texts = PyList_New(0);
     images = PyList_New(0);
     metadata = PyList_New(0);
@@ -1358,23 +1390,15 @@ static PyObject *extract(PyObject *self, PyObject *args) {
     if (!texts || !images || !metadata || !buf) goto done;
     int skipped = 0;
     for (Py_ssize_t i = 0; i < w.nitems; i++) {
-        Py_ssize_t off, plen;
-        if (w.items[i].is_image) {
-            off = w.images[w.items[i].idx].path_off;
-            plen = w.images[w.items[i].idx].path_len;
-        } else {
-            off = w.blocks[w.items[i].idx].path_off;
-            plen = w.blocks[w.items[i].idx].path_len;
-        }
-        Py_ssize_t *p = w.pool + off;
-        int out = 0;
-        if (any_neg) {
-            for (Py_ssize_t j = 0; j < plen; j++) out |= neg[p[j]];
-        }
-        if (!out && has_region) {
-            int in = 0;
-            for (Py_ssize_t j = 0; j < plen; j++) in |= region[p[j]];
-            out = !in;
+        Py_ssize_t el = w.items[i].is_image ? w.images[w.items[i].idx].el : w.blocks[w.items[i].idx].el;
+        int out = neg[el];
+        if (!out && has_region && !region[el]) {
+            out = 1;
+            if (!w.items[i].is_image && paras[wroot[el]] >= wider_min_paras) {
+                int wp = wider_para(&w, &w.blocks[w.items[i].idx]);
+                if (wp < 0) goto done;
+                out = !wp;
+            }
         }
         if (out) {
             skipped = 1;
@@ -1427,6 +1451,9 @@ done:
     Py_XDECREF(buf);
     PyMem_Free(region);
     PyMem_Free(neg);
+    PyMem_Free(wide);
+    PyMem_Free(wroot);
+    PyMem_Free(paras);
     state_free(&w);
     return result;
 }
@@ -1500,6 +1527,119 @@ static PyObject *init(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* set_wider(min_chars, min_paras, tags): select.WIDER_MIN_CHARS, WIDER_MIN_PARAS, WIDER_TAGS */
+static PyObject *set_wider(PyObject *self, PyObject *args) {
+    PyObject *tags;
+    if (!PyArg_ParseTuple(args, "nnO", &wider_min_chars, &wider_min_paras, &tags)) return NULL;
+    if (!PyAnySet_Check(tags)) {
+        PyErr_SetString(PyExc_TypeError, "tags must be a set");
+        return NULL;
+    }
+    Py_XSETREF(wider_tags, Py_NewRef(tags));
+    Py_RETURN_NONE;
+}
+
+/* set_budget_error(cls): the exception class raised (cls(reason, detail)) when a walk exceeds a budget */
+static PyObject *set_budget_error(PyObject *self, PyObject *cls) {
+    Py_XSETREF(over_budget, Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
+
+/* budgets.depth_estimate_py in C: the deepest nesting of start over end tags in raw markup. The tag
+ * lists (budgets._VOID | budgets._IMPLIED, budgets.RAW_TEXT) by length, so a tag costs a few byte
+ * compares (tests compare this with the Python scan on every real page) */
+static const char *const NOT_NESTING[9] = {
+    NULL, "p", "br hr li dt dd tr td th rb rt rp", "col img wbr rtc", "area base link meta html head body",
+    "embed input track param frame image thead tbody tfoot", "source keygen option", "bgsound caption",
+    "basefont optgroup colgroup"};
+static const char *const RAW_TEXT[9] = {NULL, NULL, NULL, "xmp", NULL, "style title", "script iframe", "noembed",
+                                        "textarea noframes"};
+
+/* whether name (lower-case, len bytes) is one of the space-separated words of lists[len] */
+static inline int in_list(const char *const *lists, const char *name, Py_ssize_t len) {
+    if (len <= 0 || len > 8 || lists[len] == NULL) return 0;
+    for (const char *p = lists[len]; *p; p += len + (p[len] == ' ')) {
+        if (p[0] == name[0] && memcmp(p, name, (size_t)len) == 0) return 1;
+        if (p[len] == 0) break;
+    }
+    return 0;
+}
+
+static inline int name_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+static inline const unsigned char *find_byte(const unsigned char *p, const unsigned char *end, unsigned char c) {
+    return p < end ? memchr(p, c, (size_t)(end - p)) : NULL;
+}
+
+static const unsigned char *find_str(const unsigned char *p, const unsigned char *end, const char *needle,
+                                     int ci) {
+    size_t k = strlen(needle);
+    for (; p && p + k <= end; p++) {
+        p = find_byte(p, end, (unsigned char)needle[0]);
+        if (p == NULL || p + k > end) return NULL;
+        size_t j = 1;
+        for (; j < k; j++) {
+            unsigned char c = p[j];
+            if (ci && c >= 'A' && c <= 'Z') c += 32;
+            if (c != (unsigned char)needle[j]) break;
+        }
+        if (j == k) return p;
+    }
+    return NULL;
+}
+
+#define MAX_NAME 32
+
+static PyObject *depth_estimate(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *data = view.buf, *end = data + view.len;
+    Py_ssize_t depth = 0, best = 0;
+    const unsigned char *p = find_byte(data, end, '<');
+    while (p != NULL && p < end - 1) {
+        unsigned char c = p[1];
+        if (c == '!' && end - p >= 4 && p[2] == '-' && p[3] == '-') {
+            const unsigned char *j = find_str(p + 4, end, "-->", 0);
+            p = j ? find_byte(j + 3, end, '<') : NULL;
+            continue;
+        }
+        if (c == '!' || c == '?') {
+            const unsigned char *j = find_byte(p + 2, end, '>');
+            p = j ? find_byte(j + 1, end, '<') : NULL;
+            continue;
+        }
+        int is_end = c == '/';
+        const unsigned char *k = p + (is_end ? 2 : 1), *m = k;
+        while (m < end && m - k <= MAX_NAME && name_char(*m)) m++;
+        if (m == k || !((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z'))) {
+            p = find_byte(p + 1, end, '<');
+            continue;
+        }
+        char name[MAX_NAME + 4];
+        Py_ssize_t len = m - k;
+        for (Py_ssize_t i = 0; i < len; i++) name[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
+        name[len] = 0;
+        const unsigned char *j = find_byte(m, end, '>');
+        if (j == NULL) break;
+        if (is_end) {
+            if (depth && !in_list(NOT_NESTING, name, len)) depth--;
+        } else if (in_list(RAW_TEXT, name, len)) {
+            char needle[MAX_NAME + 6] = "</";
+            strcpy(needle + 2, name);
+            const unsigned char *close = find_str(j + 1, end, needle, 1);
+            p = close ? find_byte(close + 2, end, '<') : NULL;
+            continue;
+        } else if (!in_list(NOT_NESTING, name, len) && j[-1] != '/') {
+            if (++depth > best) best = depth;
+        }
+        p = find_byte(j + 1, end, '<');
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(best);
+}
+
 /* utf8_valid(data) -> whether data.decode("utf-8") succeeds (strict UTF-8: no overlong forms, surrogates
  * or code points above U+10FFFF), without making the str */
 static PyObject *utf8_valid(PyObject *self, PyObject *arg) {
@@ -1549,10 +1689,15 @@ static PyMethodDef methods[] = {
      "set_image_fields(fn) -> (attribute list, placeholder parts) of the C <img> path; fn resolves the URL"},
     {"parse_srcset", c_parse_srcset, METH_O, "parse_srcset(value) as the C <img> path does it (tests)"},
     {"utf8_valid", utf8_valid, METH_O, "utf8_valid(data) -> whether data is strict UTF-8"},
+    {"depth_estimate", depth_estimate, METH_O, "depth_estimate(data) -> budgets.depth_estimate_py(data)"},
+    {"set_wider", set_wider, METH_VARARGS, "set_wider(min_chars, min_paras, tags): the wider region's rule"},
+    {"set_budget_error", set_budget_error, METH_O, "set_budget_error(cls): the exception raised over a budget"},
     {"init", init, METH_VARARGS, "Set the lexbor name functions, tag tables and Python helpers."},
-    {"walk", walk, METH_VARARGS, "walk(root_ptr, root_tag, base) -> (blocks, items, parent_of, tag_of, negative, weight)"},
+    {"walk", walk, METH_VARARGS, "walk(root_ptr, root_tag, base[, max_nodes, max_depth, deadline]) -> (blocks, items, parent_of, tag_of, "
+     "negative, weight)"},
     {"extract", extract, METH_VARARGS,
-     "extract(root_ptr, root_tag, base, main_content) -> (texts, images, metadata) of the document"},
+     "extract(root_ptr, root_tag, base, main_content[, max_nodes, max_depth, deadline]) -> (texts, images, "
+     "metadata) of the document"},
     {"probe", probe, METH_VARARGS, "probe(node_ptr) -> the node's fields as read here (layout check)"},
     {NULL, NULL, 0, NULL},
 };

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pmd.config import ConfigError, from_dict
+from pmd.config import ConfigError, bounds, from_dict, schema
 
 
 @dataclass(frozen=True)
@@ -69,23 +69,34 @@ PROFILES: dict[str, dict[str, Any]] = {
 @dataclass(frozen=True)
 class DedupConfig:
     url: bool = True
-    max_image_url_docs: int | None = 10
+    max_image_url_docs: int | None = field(default=10, metadata=bounds(ge=1))
     in_doc_images: bool = True
     image_set: bool = True
-    domain_paragraph_min_count: int | None = 3
+    domain_paragraph_min_count: int | None = field(default=3, metadata=bounds(ge=1))
     minhash: bool = True
-    minhash_perms: int = 64
-    minhash_bands: int = 16
-    minhash_shingle: int = 5
-    minhash_threshold: float = 0.8
+    minhash_perms: int = field(default=64, metadata=bounds(ge=1))
+    minhash_bands: int = field(default=16, metadata=bounds(ge=1))
+    minhash_shingle: int = field(default=5, metadata=bounds(ge=1))
+    minhash_threshold: float = field(default=0.8, metadata=bounds(ge=0.0, le=1.0))
     image_content: bool = True
 
 
 @dataclass(frozen=True)
 class ShardConfig:
-    docs_per_shard: int = 1000
-    image_max_side: int = 512
-    jpeg_quality: int = 90
+    docs_per_shard: int = field(default=1000, metadata=bounds(ge=1))
+    image_max_side: int = field(default=512, metadata=bounds(ge=1))
+    jpeg_quality: int = field(default=90, metadata=bounds(ge=1, le=100))
+
+
+@dataclass(frozen=True)
+class ExtractBudgets:
+    """Per-page limits of extraction (pmd.interleaved.extract): a page over one is dropped with the
+    reason named here, so no page can take unbounded memory or time. ``None`` disables a limit."""
+
+    max_page_bytes: int | None = field(default=8 << 20, metadata=bounds(ge=1))  # page_too_large
+    max_dom_nodes: int | None = field(default=1_000_000, metadata=bounds(ge=1))  # dom_too_many_nodes
+    max_dom_depth: int | None = field(default=1_000, metadata=bounds(ge=1))  # dom_too_deep
+    max_seconds: float | None = field(default=10.0, metadata=bounds(gt=0))  # extract_timeout
 
 
 @dataclass(frozen=True)
@@ -96,10 +107,12 @@ class InterleavedConfig:
     profile: Literal["obelics", "m3w"] = "obelics"
     filter_overrides: dict[str, Any] = field(default_factory=dict)
     main_content: bool = True
+    extract: ExtractBudgets = ExtractBudgets()
     dedup: DedupConfig = DedupConfig()
     shard: ShardConfig = ShardConfig()
-    download: dict[str, Any] = field(default_factory=dict)
-    partitions: int = 4
+    # pmd.download.DownloadConfig fields, checked at load (a misspelt key fails before any work)
+    download: dict[str, Any] = field(default_factory=dict, metadata=schema("pmd.download:DownloadConfig"))
+    partitions: int = field(default=4, metadata=bounds(ge=1))
     spark_master: str | None = None
 
     def filters(self) -> FilterConfig:

@@ -3,8 +3,9 @@
 Shingles are word n-grams hashed to 64 bits (CRC32 per word, combined with a polynomial roll);
 each of ``num_perm`` hash functions is ``(x XOR seed_i) * odd_i`` (64-bit, wrapping), and the
 signature keeps the minimum per function. LSH splits the signature into ``bands`` bands of
-``num_perm / bands`` rows; documents sharing any band are candidates, and a candidate pair is a
-duplicate when the share of equal signature slots (the Jaccard estimate) reaches the threshold.
+``num_perm / bands`` rows; documents sharing any band are candidates, a candidate pair is a
+duplicate when the share of equal signature slots (the Jaccard estimate) reaches the threshold,
+and duplicates group by connected components (one kept per group).
 """
 
 from __future__ import annotations
@@ -63,25 +64,42 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 def near_duplicates(items: Iterable[tuple[Hashable, np.ndarray]], bands: int = 16,
                     threshold: float = 0.8) -> dict[Hashable, Hashable]:
-    """``{duplicate_id: kept_id}`` over ``(id, signature)`` pairs, in input order: the first document of
-    each group is kept, later ones that match a kept one are duplicates."""
-    buckets: dict[str, list[Hashable]] = {}
+    """``{duplicate_id: kept_id}`` over ``(id, signature)`` pairs given best first.
+
+    The in-memory twin of the Spark job (``pmd.spark.interleaved_dedup``), with the same answer:
+    each band bucket links its members to the bucket's first member (a star, so a bucket of k
+    documents costs k edges, not k²), an edge counts when the two signatures agree on at least
+    ``threshold`` of their slots, and each connected component of counted edges keeps its first
+    document; the others are its duplicates.
+    """
+    rank: dict[Hashable, int] = {}
     sigs: dict[Hashable, np.ndarray] = {}
-    dup: dict[Hashable, Hashable] = {}
+    first_in: dict[str, Hashable] = {}
+    edges: set[tuple[Hashable, Hashable]] = set()
     for key, sig in items:
+        rank[key] = len(rank)
         sigs[key] = sig
-        keys = band_keys(sig, bands)
-        match = None
-        for bk in keys:
-            for other in buckets.get(bk, ()):
-                if similarity(sig, sigs[other]) >= threshold:
-                    match = other
-                    break
-            if match is not None:
-                break
-        if match is not None:
-            dup[key] = match
-            continue
-        for bk in keys:
-            buckets.setdefault(bk, []).append(key)
-    return dup
+        for bk in band_keys(sig, bands):
+            head = first_in.setdefault(bk, key)
+            if head != key:
+                edges.add((key, head))
+    parent = {k: k for k in rank}
+
+    def root(k: Hashable) -> Hashable:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for a, b in sorted(edges, key=lambda e: (rank[e[0]], rank[e[1]])):
+        if similarity(sigs[a], sigs[b]) >= threshold:
+            ra, rb = root(a), root(b)
+            if ra != rb:  # the better-ranked root stays the component's representative
+                lo, hi = (ra, rb) if rank[ra] < rank[rb] else (rb, ra)
+                parent[hi] = lo
+    out: dict[Hashable, Hashable] = {}
+    for k in rank:
+        r = root(k)
+        if r != k:
+            out[k] = r
+    return out

@@ -17,8 +17,8 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 
 from pmd.counters import CounterBook
-from pmd.interleaved.config import FilterConfig, InterleavedConfig
-from pmd.interleaved.extract import extract_document
+from pmd.interleaved.config import ExtractBudgets, FilterConfig, InterleavedConfig
+from pmd.interleaved.extract import OverBudget, extract_document
 from pmd.interleaved.filters import filter_documents
 from pmd.interleaved.warc import WarcPage, read_warc
 from pmd.records import InterleavedDocument
@@ -83,8 +83,10 @@ def _reject(stage: str, outcome: str, reason: str, message: str | None, input_fi
 
 
 def extract_pages(records: Iterable[WarcPage | Dropped | Failure], book: CounterBook, rejects: list[dict[str, Any]],
-                  main_content: bool = True) -> Iterator[InterleavedDocument]:
-    """Stage ``read`` (WARC records) and ``extract`` (HTML pages → documents), counted."""
+                  main_content: bool = True, budgets: ExtractBudgets = ExtractBudgets(),
+                  ) -> Iterator[InterleavedDocument]:
+    """Stage ``read`` (WARC records) and ``extract`` (HTML pages → documents), counted; a page over one
+    of ``budgets`` is dropped with the budget's reason."""
     rc, ec = book.get("read"), book.get("extract")
     for rec in records:
         rc.add_input()
@@ -101,7 +103,11 @@ def extract_pages(records: Iterable[WarcPage | Dropped | Failure], book: Counter
         ec.add_input()
         try:
             doc = extract_document(rec.html, rec.url, charset=rec.charset, general_metadata=rec.general_metadata(),
-                                   main_content=main_content)
+                                   main_content=main_content, budgets=budgets)
+        except OverBudget as e:
+            ec.add_dropped(e.reason)
+            rejects.append(_reject("extract", "dropped", e.reason, str(e)[:300], rec.warc_filename, rec.offset, rec.url))
+            continue
         except Exception as e:  # noqa: BLE001 - one bad page never stops the unit
             ec.add_failed("extract_error")
             rejects.append(_reject("extract", "failed", "extract_error", f"{type(e).__name__}: {e}"[:300],
@@ -121,7 +127,8 @@ def process_unit(unit: WarcUnit, cfg: InterleavedConfig, fcfg: FilterConfig | No
     book = book if book is not None else CounterBook()
     fcfg = fcfg or cfg.filters()
     rejects: list[dict[str, Any]] = []
-    docs = extract_pages(read_warc(unit.path, unit.offset, unit.length, unit.name), book, rejects, cfg.main_content)
+    docs = extract_pages(read_warc(unit.path, unit.offset, unit.length, unit.name), book, rejects, cfg.main_content,
+                         cfg.extract)
     kept: list[InterleavedDocument] = []
     gm_of: dict[str, dict[str, Any]] = {}
     for out in filter_documents(_remember(docs, gm_of), fcfg, book.get("filter"), book.get("filter_nodes"),
@@ -145,6 +152,22 @@ def doc_row(doc: InterleavedDocument) -> dict[str, Any]:
     return {"kind": "doc", **doc.to_row()}
 
 
+def rows_batch(rows: list[dict[str, Any]], schema: pa.Schema = ROW_SCHEMA) -> pa.RecordBatch:
+    """Rows (dicts, missing columns null) as one batch of ``schema``."""
+    return pa.RecordBatch.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
+
+
+def counters_row(book: CounterBook) -> dict[str, Any]:
+    """The row that carries a task's counters (``kind = counters``, the book's JSON in ``message``)."""
+    return {"kind": "counters", "message": book.to_json()}
+
+
+def doc_drop_row(stage: str, d: Dropped) -> dict[str, Any]:
+    """The reject row of a document a global stage dropped (``input_file`` is the document id)."""
+    return {"kind": "reject", "stage": stage, "outcome": "dropped", "reason": d.reason, "message": None,
+            "input_file": d.input_file, "url": d.detail}
+
+
 def process_batches(batches: Iterator[pa.RecordBatch], cfg: InterleavedConfig) -> Iterator[pa.RecordBatch]:
     """``mapInArrow`` body: unit rows in, document/reject rows out, plus one counters row per call."""
     fcfg = cfg.filters()
@@ -154,9 +177,8 @@ def process_batches(batches: Iterator[pa.RecordBatch], cfg: InterleavedConfig) -
             docs, rejects, _ = process_unit(WarcUnit(u["path"], u["offset"], u["length"], u["name"]), cfg, fcfg, book)
             rows = [doc_row(d) for d in docs] + [{**r, "kind": "reject"} for r in rejects]
             if rows:
-                yield pa.RecordBatch.from_pylist([{k: r.get(k) for k in ROW_SCHEMA.names} for r in rows],
-                                                 schema=ROW_SCHEMA)
-    yield pa.RecordBatch.from_pylist([{"kind": "counters", "message": book.to_json()}], schema=ROW_SCHEMA)
+                yield rows_batch(rows)
+    yield rows_batch([counters_row(book)])
 
 
 def split_rows(table: pa.Table) -> tuple[list[InterleavedDocument], list[dict[str, Any]], CounterBook]:

@@ -3,7 +3,7 @@
 Public API (all return ``torch.utils.data.IterableDataset``s that split by node and DataLoader worker):
 
 * ``pair_pipeline(urls, *, tokenizer, image_size=224, max_text_len=77, shuffle=True, shuffle_buffer=1000,
-  resampled=False, seed=0, epoch_length=None, on_error="warn", normalize=True)`` — FLAVA image-text pairs
+  resampled=False, seed=0, epoch_length=None, on_error="warn", verify="samples", normalize=True)`` — FLAVA image-text pairs
   ``{"image", "input_ids", "attention_mask", "key", "text"}``; ``.set_epoch(e)``, ``.with_epoch(n)``,
   ``.errors`` (skipped-sample counts, also from DataLoader workers).
 * ``image_pipeline(urls, ...)`` / ``text_pipeline(source, *, tokenizer, ...)`` — unimodal streams.
@@ -16,8 +16,10 @@ Public API (all return ``torch.utils.data.IterableDataset``s that split by node 
 * ``read_pairs_table`` / ``read_interleaved_table`` / ``iter_parquet_rows`` — the Parquet sidecars.
 * ``ErrorCounts``, ``CorruptSampleWarning``, ``CorruptSampleError`` — the corrupt-sample policy.
 
-Importing this package registers an fsspec-backed opener in WebDataset's ``gopen`` and never imports
-pyspark.
+Shards a build's manifest lists are checked against it as they are read (``verify=``; a missing,
+empty or short shard is a counted ``shard`` error). Importing this package changes no global state
+(WebDataset's ``gopen`` table is left alone; call ``register_fsspec_opener()`` to use fsspec URLs with
+``wds.WebDataset`` itself) and never imports pyspark.
 """
 
 from pmd.loaders.errors import KINDS as ERROR_KINDS
@@ -31,6 +33,7 @@ from pmd.loaders.shards import (
     NotEnoughShardsError,
     ShardStream,
     consumer_info,
+    expand_shard_entries,
     expand_shards,
     register_fsspec_opener,
 )
@@ -54,6 +57,7 @@ __all__ = [
     "TextEncoder",
     "collate",
     "consumer_info",
+    "expand_shard_entries",
     "expand_shards",
     "image_pipeline",
     "iter_parquet_rows",

@@ -33,14 +33,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, Unpack
 
 import torch
 from tokenizers import Tokenizer
 
 from pmd.loaders.errors import CorruptSampleError
 from pmd.loaders.pairs import ImageTransform, decode_image, json_member
-from pmd.loaders.shards import RawSample, ShardStream
+from pmd.loaders.shards import RawSample, ShardStream, StreamOptions
 from pmd.loaders.tokenizer import CLS, EOC, IMAGE, PAD, SEP, special_id
 
 
@@ -176,10 +176,23 @@ def stack_images(tensors: list[torch.Tensor], n: int, size: int) -> tuple[torch.
     return out, mask
 
 
-class M3WDecoder:
-    """Interleaved-build sample -> Flamingo training sample (decodes only the kept images)."""
+def flamingo_tensors(s: Any, images: torch.Tensor, image_mask: torch.Tensor) -> dict[str, Any]:
+    """The tensors of one Flamingo-style sample (M3W and mmc4 alike) from its sampled token ids."""
+    return {
+        "input_ids": torch.tensor(s.input_ids, dtype=torch.long),
+        "attention_mask": torch.tensor(s.attention_mask, dtype=torch.long),
+        "image_index": torch.tensor(s.image_index, dtype=torch.long),
+        "images": images,
+        "image_mask": image_mask,
+    }
 
-    def __init__(self, tokenizer: Tokenizer, config: M3WConfig, transform: ImageTransform) -> None:
+
+class DocumentDecoder:
+    """What the interleaved-document decoders (M3W, mmc4) share: an untruncated, unpadded copy of the
+    tokenizer (a whole document is tokenised, then cut), its special ids, the sampler config and the
+    image transform; pickled with the tokenizer as JSON, so it travels to DataLoader workers."""
+
+    def __init__(self, tokenizer: Tokenizer, config: Any, transform: ImageTransform) -> None:
         self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
@@ -193,6 +206,12 @@ class M3WDecoder:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.tokenizer = Tokenizer.from_str(state["tokenizer"])
+
+
+class M3WDecoder(DocumentDecoder):
+    """Interleaved-build sample -> Flamingo training sample (decodes only the kept images)."""
+
+    config: M3WConfig
 
     def __call__(self, raw: RawSample, rng: random.Random) -> dict[str, Any]:
         texts, images = parse_document(raw)
@@ -209,15 +228,7 @@ class M3WDecoder:
                 raise CorruptSampleError("missing_member", f"image member .{members[j]} (image {j}) is missing")
             tensors.append(decode_image(self.transform, data, rng))  # type: ignore[arg-type]
         image_tensor, image_mask = stack_images(tensors, self.config.max_images, self.transform.size)
-        return {
-            "input_ids": torch.tensor(s.input_ids, dtype=torch.long),
-            "attention_mask": torch.tensor(s.attention_mask, dtype=torch.long),
-            "image_index": torch.tensor(s.image_index, dtype=torch.long),
-            "images": image_tensor,
-            "image_mask": image_mask,
-            "use_next": s.use_next,
-            "key": raw.key,
-        }
+        return {**flamingo_tensors(s, image_tensor, image_mask), "use_next": s.use_next, "key": raw.key}
 
 
 def m3w_pipeline(
@@ -228,12 +239,7 @@ def m3w_pipeline(
     max_images: int = 5,
     p_next: float = 0.5,
     image_size: int = 224,
-    shuffle: bool = True,
-    shuffle_buffer: int = 1000,
-    resampled: bool = False,
-    seed: int = 0,
-    epoch_length: int | None = None,
-    on_error: str = "warn",
+    **options: Unpack[StreamOptions],
 ) -> ShardStream:
     """Flamingo M3W samples from interleaved-build shards (``docs-NNNNNN.tar``), yielding
     ``{"input_ids": LongTensor[L], "attention_mask": LongTensor[L], "image_index": LongTensor[L] (φ),
@@ -244,10 +250,5 @@ def m3w_pipeline(
     return ShardStream(
         urls,
         decode=M3WDecoder(tokenizer, config, ImageTransform(image_size)),
-        shuffle=shuffle,
-        shuffle_buffer=shuffle_buffer,
-        resampled=resampled,
-        seed=seed,
-        epoch_length=epoch_length,
-        on_error=on_error,
+        **options,
     )

@@ -43,16 +43,15 @@ import binascii
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, Unpack
 
 import numpy as np
-import torch
 from tokenizers import Tokenizer
 
 from pmd.loaders.errors import CorruptSampleError, SkipSample
-from pmd.loaders.m3w import SpecialIds, stack_images
+from pmd.loaders.m3w import DocumentDecoder, SpecialIds, flamingo_tensors, stack_images
 from pmd.loaders.pairs import ImageTransform, decode_image, json_member
-from pmd.loaders.shards import RawSample, ShardStream
+from pmd.loaders.shards import RawSample, ShardStream, StreamOptions
 
 
 @dataclass(frozen=True)
@@ -135,21 +134,10 @@ def preprocess_mmc4(
     )
 
 
-class MMC4Decoder:
-    def __init__(self, tokenizer: Tokenizer, config: MMC4Config, transform: ImageTransform) -> None:
-        self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
-        self.special = SpecialIds.from_tokenizer(self.tokenizer)
-        self.config = config
-        self.transform = transform
+class MMC4Decoder(DocumentDecoder):
+    """mmc4 / interleaved-build sample -> OpenFlamingo training sample."""
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "tokenizer": self.tokenizer.to_str()}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.tokenizer = Tokenizer.from_str(state["tokenizer"])
+    config: MMC4Config
 
     def _image_bytes(self, raw: RawSample, info: Any) -> bytes | None:
         if not isinstance(info, dict):
@@ -185,14 +173,7 @@ class MMC4Decoder:
         s = preprocess_mmc4([e.ids for e in encoded], assignment, self.config, self.special, rng)
         tensors = [decode_image(self.transform, data[i], rng) for i in s.images]
         images, mask = stack_images(tensors, self.config.max_images, self.transform.size)
-        return {
-            "input_ids": torch.tensor(s.input_ids, dtype=torch.long),
-            "attention_mask": torch.tensor(s.attention_mask, dtype=torch.long),
-            "image_index": torch.tensor(s.image_index, dtype=torch.long),
-            "images": images,
-            "image_mask": mask,
-            "key": raw.key,
-        }
+        return {**flamingo_tensors(s, images, mask), "key": raw.key}
 
 
 def mmc4_pipeline(
@@ -201,12 +182,7 @@ def mmc4_pipeline(
     tokenizer: Tokenizer,
     config: MMC4Config = MMC4Config(),
     image_size: int = 224,
-    shuffle: bool = True,
-    shuffle_buffer: int = 1000,
-    resampled: bool = False,
-    seed: int = 0,
-    epoch_length: int | None = None,
-    on_error: str = "warn",
+    **options: Unpack[StreamOptions],
 ) -> ShardStream:
     """OpenFlamingo-style samples from mmc4-style shards, yielding ``{"input_ids", "attention_mask",
     "image_index" (φ), "images": FloatTensor[6, 3, S, S], "image_mask", "key"}``. Rejected documents are
@@ -214,10 +190,5 @@ def mmc4_pipeline(
     return ShardStream(
         urls,
         decode=MMC4Decoder(tokenizer, config, ImageTransform(image_size)),
-        shuffle=shuffle,
-        shuffle_buffer=shuffle_buffer,
-        resampled=resampled,
-        seed=seed,
-        epoch_length=epoch_length,
-        on_error=on_error,
+        **options,
     )

@@ -16,7 +16,7 @@ import io
 import json
 import random
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, Unpack
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from PIL import Image
 from tokenizers import Tokenizer
 
 from pmd.loaders.errors import CorruptSampleError
-from pmd.loaders.shards import RawSample, ShardStream
+from pmd.loaders.shards import RawSample, ShardStream, StreamOptions
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -194,25 +194,23 @@ def pair_pipeline(
     tokenizer: Tokenizer,
     image_size: int = 224,
     max_text_len: int = 77,
-    shuffle: bool = True,
-    shuffle_buffer: int = 1000,
-    resampled: bool = False,
-    seed: int = 0,
-    epoch_length: int | None = None,
-    on_error: str = "warn",
     random_crop: bool = False,
     hflip: bool = False,
     normalize: bool = True,
+    **options: Unpack[StreamOptions],
 ) -> ShardStream:
     """Image-text pairs from PMD pair shards, as an ``IterableDataset`` yielding
     ``{"image": FloatTensor[3, S, S], "input_ids": LongTensor[L], "attention_mask": LongTensor[L],
     "key": str, "text": str}`` (S = ``image_size``, L = ``max_text_len``).
 
     ``urls``: a build directory, its manifest, shard paths, brace patterns or fsspec URLs
-    (:func:`pmd.loaders.shards.expand_shards`). ``shuffle`` shuffles shards per epoch (seeded by ``seed``
-    and the epoch) and samples through a ``shuffle_buffer``; ``resampled`` draws shards with replacement
-    forever (bound it with ``epoch_length``); ``epoch_length`` fixes the samples per consumer and
-    iteration; ``on_error`` is ``"warn"`` (skip, count, warn) or ``"raise"``. ``normalize=False`` yields
+    (:func:`pmd.loaders.shards.expand_shards`). Stream options (:class:`~pmd.loaders.shards.StreamOptions`,
+    defaults and meaning as :class:`~pmd.loaders.shards.ShardStream`): ``shuffle=True`` shuffles shards
+    per epoch (seeded by ``seed=0`` and the epoch) and samples through a ``shuffle_buffer=1000``;
+    ``resampled=True`` draws shards with replacement forever (bound it with ``epoch_length``);
+    ``epoch_length`` fixes the samples per consumer and iteration; ``on_error`` is ``"warn"`` (skip,
+    count, warn) or ``"raise"``; ``verify`` checks the shards a manifest lists against it
+    (``"samples"``: count and size, ``"sha256"``: also the hash, ``"none"``). ``normalize=False`` yields
     ``uint8`` images (a permuted ``[3, S, S]`` view) to normalise batched on the device with
     :func:`normalize_images` — saves ~0.5 ms of CPU per image in the workers. Batch with
     ``DataLoader(ds, batch_size=B, collate_fn=pmd.loaders.collate)``.
@@ -221,10 +219,5 @@ def pair_pipeline(
     return ShardStream(
         urls,
         decode=PairDecoder(transform, TextEncoder(tokenizer, max_text_len)),
-        shuffle=shuffle,
-        shuffle_buffer=shuffle_buffer,
-        resampled=resampled,
-        seed=seed,
-        epoch_length=epoch_length,
-        on_error=on_error,
+        **options,
     )

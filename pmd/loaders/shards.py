@@ -3,9 +3,13 @@
 * ``expand_shards`` accepts a local path, a brace pattern (``shards/pairs-{000000..000009}.tar``), an
   fsspec URL (``s3://``, ``gs://``, ``memory://``, ...), ``a::b`` lists (WebDataset's syntax), a list of
   any of these, or a PMD build directory / its ``manifest.json`` (local or fsspec), whose shards it lists.
-* ``register_fsspec_opener`` teaches WebDataset's ``gopen`` (0.2's scheme table) to open every fsspec
-  protocol it has no handler of its own for, so ``wds.WebDataset("s3://...")`` streams as well as our
-  loaders do. It runs when ``pmd.loaders`` is imported.
+* ``open_url`` opens a shard: fsspec for the protocols WebDataset has no handler of its own for, else
+  WebDataset's ``gopen``. Importing ``pmd.loaders`` changes no global table; a program that wants
+  ``wds.WebDataset("s3://...")`` itself to stream through fsspec calls ``register_fsspec_opener()``.
+* Build directories are read through ``pmd.shard.manifest`` (the one manifest reader), and every shard a
+  manifest lists is checked as it is read: a missing, empty or short shard (fewer samples or bytes than
+  the manifest says), or, with ``verify="sha256"``, one whose bytes differ, is a counted ``shard`` error
+  (raised under ``on_error="raise"``), so a damaged build never reads as a smaller one.
 * ``consumer_shards`` gives one consumer (node rank × DataLoader worker) its shards for one epoch: the
   shard list is shuffled with a seed made of ``(seed, epoch)`` only — the same permutation on every rank
   and worker, so the split is a partition — then split by node (``RANK``/``WORLD_SIZE`` as set by
@@ -19,25 +23,24 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import importlib
 import itertools
-import json
 import posixpath
 import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Sequence, TypeVar
+from typing import IO, Any, Callable, Iterator, Sequence, TypedDict, TypeVar
 
 import torch
 from torch.utils.data import IterableDataset
-
-import importlib
-
 from webdataset import utils as wds_utils
 from webdataset.shardlists import expand_urls
 
 from pmd.errors import UserError
-from pmd.loaders.errors import CorruptSampleError, ErrorCounts, SkipSample, check_on_error, report
+from pmd.loaders.errors import CorruptSampleError, CorruptSampleWarning, ErrorCounts, SkipSample, check_on_error, report
+from pmd.shard.manifest import MANIFEST_NAME, manifest_shards, shard_entries
 from pmd.shard.tar_format import TarFormatError, iter_members  # noqa: F401 - TarFormatError re-exported
 
 T = TypeVar("T")
@@ -62,6 +65,8 @@ def fsspec_open(url: str, mode: str = "rb", bufsize: int = 8192, **kw) -> IO[byt
 def register_fsspec_opener(protocols: Sequence[str] | None = None) -> list[str]:
     """Register :func:`fsspec_open` in ``webdataset.gopen.gopen_schemes``; returns the schemes registered.
 
+    Only for programs that open URLs with WebDataset itself (``wds.WebDataset("s3://...")``): pmd's
+    loaders open fsspec URLs without it (``open_url``), and importing ``pmd.loaders`` never calls it.
     By default: every fsspec protocol WebDataset has no handler for (s3, gs, gcs, az, memory, ...), plus
     ``gs`` (WebDataset's needs the ``gsutil`` binary) and the table's ``__default__`` fallback, so any
     other scheme goes to fsspec too (which names the missing protocol if it does not know it).
@@ -78,6 +83,9 @@ def register_fsspec_opener(protocols: Sequence[str] | None = None) -> list[str]:
 
 def open_url(url: str) -> IO[bytes]:
     """Open a shard for reading: local paths, ``file://``, WebDataset's schemes and any fsspec URL."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme and scheme not in _WDS_OWN_SCHEMES:
+        return fsspec_open(url, "rb")
     return wds_gopen.gopen(url, "rb")
 
 
@@ -85,28 +93,9 @@ def _is_remote(url: str) -> bool:
     return "://" in url and not url.startswith("file://")
 
 
-def _manifest_shards(manifest_url: str, field: str = "path") -> list[str]:
-    if _is_remote(manifest_url):
-        import fsspec
-
-        with fsspec.open(manifest_url, "rt", encoding="utf-8") as f:
-            manifest = json.load(f)
-        base = posixpath.dirname(manifest_url)
-        join = posixpath.join
-    else:
-        path = Path(manifest_url.removeprefix("file://"))
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        base = str(path.parent)
-        join = lambda a, b: str(Path(a) / b)  # noqa: E731
-    shards = manifest.get("shards")
-    if not isinstance(shards, list):
-        raise UserError(f"{manifest_url}: not a pmd build manifest (no 'shards' list)")
-    return [join(base, s[field]) for s in shards if s.get(field)]
-
-
 def _looks_like_build_dir(url: str) -> str | None:
     """The manifest URL if ``url`` is a build directory or its manifest, else None."""
-    if url.endswith("manifest.json"):
+    if url.endswith(MANIFEST_NAME):
         return url
     if _is_remote(url):
         if any(ch in url for ch in "{}*") or url.endswith((".tar", ".tgz", ".tar.gz")):
@@ -114,14 +103,34 @@ def _looks_like_build_dir(url: str) -> str | None:
         import fsspec
 
         fs, path = fsspec.core.url_to_fs(url)
-        manifest = posixpath.join(url.rstrip("/"), "manifest.json")
-        return manifest if fs.exists(posixpath.join(path, "manifest.json")) else None
+        manifest = posixpath.join(url.rstrip("/"), MANIFEST_NAME)
+        return manifest if fs.exists(posixpath.join(path, MANIFEST_NAME)) else None
     local = Path(url.removeprefix("file://"))
     if local.is_dir():
-        if (local / "manifest.json").is_file():
-            return str(local / "manifest.json")
-        raise UserError(f"{url}: a directory without manifest.json; pass shard paths or a pmd build directory")
+        if (local / MANIFEST_NAME).is_file():
+            return str(local / MANIFEST_NAME)
+        raise UserError(f"{url}: a directory without {MANIFEST_NAME}; pass shard paths or a pmd build directory")
     return None
+
+
+def expand_shard_entries(source: str | Path | Sequence[str | Path], *,
+                         manifest_field: str = "path") -> list[tuple[str, dict[str, Any] | None]]:
+    """``(url, manifest row or None)`` for every shard ``source`` names, in order; the row (samples,
+    bytes, sha256) is there for shards listed by a build's manifest, None for plain paths and patterns."""
+    items = [source] if isinstance(source, (str, Path)) else list(source)
+    out: list[tuple[str, dict[str, Any] | None]] = []
+    for item in items:
+        item = str(item)
+        manifest = _looks_like_build_dir(item)
+        if manifest is None:
+            out.extend((u, None) for u in expand_urls(item))
+        elif manifest_field == "path":
+            out.extend(shard_entries(manifest).items())
+        else:
+            out.extend((u, None) for u in manifest_shards(manifest, manifest_field))
+    if not out:
+        raise UserError(f"no shards found in {source!r}")
+    return out
 
 
 def expand_shards(source: str | Path | Sequence[str | Path], *, manifest_field: str = "path") -> list[str]:
@@ -130,18 +139,7 @@ def expand_shards(source: str | Path | Sequence[str | Path], *, manifest_field: 
     ``manifest_field`` picks the manifest entry to list for build directories: ``"path"`` (the tars) or
     ``"parquet"`` (their sidecars).
     """
-    items = [source] if isinstance(source, (str, Path)) else list(source)
-    urls: list[str] = []
-    for item in items:
-        item = str(item)
-        manifest = _looks_like_build_dir(item)
-        if manifest is not None:
-            urls.extend(_manifest_shards(manifest, manifest_field))
-        else:
-            urls.extend(expand_urls(item))
-    if not urls:
-        raise UserError(f"no shards found in {source!r}")
-    return urls
+    return [u for u, _ in expand_shard_entries(source, manifest_field=manifest_field)]
 
 
 @dataclass(frozen=True)
@@ -239,17 +237,49 @@ def split_member_name(name: str) -> tuple[str | None, str]:
     return (f"{head}/{stem}" if head else stem), ext
 
 
-def iter_tar(url: str) -> Iterator[RawSample]:
+class ShardTally:
+    """What a reader took from one shard file: bytes (of the file as stored) and, when asked, their
+    sha256, for the comparison with the manifest row once the shard has been read to its end."""
+
+    def __init__(self, sha256: bool = False) -> None:
+        self.bytes = 0
+        self.hasher = hashlib.sha256() if sha256 else None
+
+    def wrap(self, stream: IO[bytes]) -> IO[bytes]:
+        return _TallyingReader(stream, self)  # type: ignore[return-value]
+
+
+class _TallyingReader:
+    def __init__(self, stream: IO[bytes], tally: ShardTally) -> None:
+        self._stream, self._tally = stream, tally
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self._tally.bytes += len(data)
+        if self._tally.hasher is not None:
+            self._tally.hasher.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 16):
+            pass
+
+
+def iter_tar(url: str, tally: ShardTally | None = None) -> Iterator[RawSample]:
     """Stream a WebDataset tar: consecutive members sharing a key form one sample.
 
     A member name seen twice within one sample marks it ``members["__duplicate__"]`` (the decoder
     rejects it). Read errors (truncated tar, bad header, unreachable URL) propagate to the stream, which
     counts them as ``shard`` errors. Compressed tars (``.tar.gz``/``.tgz``) are read through gzip.
+    With a ``tally``, the file's bytes are counted (and hashed) to the end, past the archive's end blocks.
     """
     with open_url(url) as raw_stream:
         stream: IO[bytes] = raw_stream
+        counted = _TallyingReader(raw_stream, tally) if tally is not None else None
+        if counted is not None:
+            stream = counted  # type: ignore[assignment]
         if url.endswith((".gz", ".tgz")):
-            stream = gzip.GzipFile(fileobj=raw_stream)  # type: ignore[assignment]
+            stream = gzip.GzipFile(fileobj=stream)  # type: ignore[assignment, arg-type]
         current: RawSample | None = None
         for name, data in iter_members(stream):
             key, ext = split_member_name(name)
@@ -266,6 +296,28 @@ def iter_tar(url: str) -> Iterator[RawSample]:
             current.members[ext] = data
         if current is not None:
             yield current
+        if counted is not None:
+            counted.drain()
+
+
+VERIFY_CHOICES = ("none", "samples", "sha256")
+
+
+def shard_problem(entry: dict[str, Any], samples: int, tally: ShardTally | None) -> str | None:
+    """How a fully read shard differs from its manifest row (None when it matches): fewer or more
+    samples, other size, other sha256 (when hashed)."""
+    want = int(entry.get("samples", -1))
+    if tally is not None and tally.bytes == 0:
+        return f"empty shard (0 bytes; the manifest lists {want} samples, {entry.get('bytes')} bytes)"
+    if samples != want:
+        return f"{'short' if samples < want else 'long'} shard: {samples} of the {want} samples the manifest lists"
+    if tally is not None and entry.get("bytes") is not None and tally.bytes != int(entry["bytes"]):
+        return f"shard size {tally.bytes} bytes, the manifest says {entry['bytes']}"
+    if tally is not None and tally.hasher is not None and entry.get("sha256"):
+        digest = tally.hasher.hexdigest()
+        if digest != entry["sha256"]:
+            return f"sha256 {digest[:12]}… differs from the manifest's {str(entry['sha256'])[:12]}…"
+    return None
 
 
 def shuffle_buffer(items: Iterator[T], size: int, rng: random.Random) -> Iterator[T]:
@@ -285,10 +337,32 @@ def shuffle_buffer(items: Iterator[T], size: int, rng: random.Random) -> Iterato
 Decoder = Callable[[RawSample, random.Random], dict[str, Any]]
 
 
+class StreamOptions(TypedDict, total=False):
+    """The stream options every pipeline (``pair_pipeline``, ``m3w_pipeline``, ...) hands to
+    :class:`ShardStream` unchanged; their defaults and meaning are ShardStream's (one place)."""
+
+    shuffle: bool
+    shuffle_buffer: int
+    resampled: bool
+    seed: int
+    epoch_length: int | None
+    on_error: str
+    verify: str
+
+
 class ShardStream(IterableDataset):
     """An iterable dataset over shards: split by node and worker, shard order seeded per epoch, a sample
     shuffle buffer, a decode step whose failures follow the corrupt-sample policy, optional resampling
     and fixed epoch length.
+
+    Options (the pipelines pass them through as :class:`StreamOptions`): ``shuffle`` (shards per
+    epoch, and samples through a ``shuffle_buffer``), ``resampled`` (shards with replacement, forever),
+    ``seed``, ``epoch_length`` (samples per consumer and iteration), ``on_error`` (``"warn"``: skip,
+    count, warn; ``"raise"``), ``verify`` (below).
+
+    Shards listed by a build manifest are compared with it after each full read (``verify="samples"``:
+    sample count and, for pmd's tar reader, bytes; ``"sha256"`` adds the content hash; ``"none"``
+    trusts them): a missing, empty, short or altered shard is one counted ``shard`` error.
 
     Epochs: :meth:`set_epoch` (call it before each epoch, as with ``DistributedSampler``; it reaches
     persistent and non-persistent DataLoader workers alike because the value lives in shared memory).
@@ -310,9 +384,16 @@ class ShardStream(IterableDataset):
         seed: int = 0,
         epoch_length: int | None = None,
         on_error: str = "warn",
+        verify: str = "samples",
     ) -> None:
         super().__init__()
-        self.urls = expand_shards(urls)
+        entries = expand_shard_entries(urls)
+        self.urls = [u for u, _ in entries]
+        if verify not in VERIFY_CHOICES:
+            raise ValueError(f"verify must be one of {VERIFY_CHOICES}, got {verify!r}")
+        self.verify = verify
+        # manifest rows of the shards a build lists (checked after each full read of a shard)
+        self.expected: dict[str, dict[str, Any]] = {u: e for u, e in entries if e is not None} if verify != "none" else {}
         self.decode = decode
         self.reader = reader
         self.shuffle = shuffle
@@ -375,23 +456,42 @@ class ShardStream(IterableDataset):
                 for url in consumer_shards(self.urls, seed=self.seed, epoch=sub, shuffle=self.shuffle, info=info):
                     yield url, None
 
+    def _read(self, url: str) -> tuple[Iterator[RawSample], ShardTally | None]:
+        """The shard's samples and, for a manifest-listed shard read by ``iter_tar``, its byte tally."""
+        if url in self.expected and self.reader is iter_tar:
+            tally = ShardTally(sha256=self.verify == "sha256")
+            return iter_tar(url, tally), tally
+        return self.reader(url), None
+
     def _raw(self, info: ConsumerInfo, epoch: int) -> Iterator[RawSample]:
         empty_units = 0
         for url, stride_index in self._units(info, epoch):
             n = 0
+            read = 0
             last_key = None
+            entry = self.expected.get(url)
+            problem = None
             try:
-                for i, raw in enumerate(self.reader(url)):
+                samples, tally = self._read(url)
+                for i, raw in enumerate(samples):
+                    read = i + 1
                     last_key = raw.key
                     if stride_index is not None and i % info.consumers != stride_index:
                         continue
                     n += 1
                     yield raw
+                if entry is not None:
+                    problem = shard_problem(entry, read, tally)
             except CorruptSampleError as err:
                 self._fail(err.located(url, err.key or last_key), info)
+            except FileNotFoundError as exc:
+                listed = f" (the manifest lists {entry.get('samples')} samples)" if entry is not None else ""
+                self._fail(CorruptSampleError("shard", f"missing shard{listed}: {exc}", shard=url), info)
             except Exception as exc:  # unreadable shard: count it, go on with the next one
                 after = f" (after key {last_key})" if last_key else ""
                 self._fail(CorruptSampleError("shard", f"{type(exc).__name__}: {exc}{after}", shard=url), info)
+            if problem:  # read to its end, but not what the build wrote
+                self._fail(CorruptSampleError("shard", problem, shard=url), info)
             empty_units = 0 if n else empty_units + 1
             if empty_units >= max(len(self.urls), 1) and (self.resampled or self.epoch_length):
                 # a full round of shards gave nothing: stop instead of spinning forever
@@ -428,5 +528,3 @@ class ShardStream(IterableDataset):
                 continue
             yield out
 
-
-register_fsspec_opener()

@@ -18,7 +18,7 @@ import json
 import posixpath
 import random
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Unpack
 
 import torch
 from tokenizers import Tokenizer
@@ -27,7 +27,7 @@ from torch.utils.data import IterableDataset
 from pmd.errors import UserError
 from pmd.loaders.errors import CorruptSampleError
 from pmd.loaders.pairs import ImageTransform, TextEncoder, decode_image, image_member, json_member, text_member
-from pmd.loaders.shards import RawSample, ShardStream, consumer_info, iter_tar, open_url, rng_for
+from pmd.loaders.shards import RawSample, ShardStream, StreamOptions, consumer_info, iter_tar, open_url, rng_for
 
 TEXT_SUFFIXES = (".txt", ".txt.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
@@ -57,15 +57,10 @@ def image_pipeline(
     urls: str | Path | Sequence[str | Path],
     *,
     image_size: int = 224,
-    shuffle: bool = True,
-    shuffle_buffer: int = 1000,
-    resampled: bool = False,
-    seed: int = 0,
-    epoch_length: int | None = None,
-    on_error: str = "warn",
     random_crop: bool = False,
     hflip: bool = False,
     normalize: bool = True,
+    **options: Unpack[StreamOptions],
 ) -> ShardStream:
     """Images only, yielding ``{"image": FloatTensor[3, S, S], "key": str}`` from any WebDataset shards
     with an image member (pair shards included; their captions are not decoded). Options as
@@ -73,12 +68,7 @@ def image_pipeline(
     return ShardStream(
         urls,
         decode=ImageDecoder(ImageTransform(image_size, random_crop=random_crop, hflip=hflip, normalize=normalize)),
-        shuffle=shuffle,
-        shuffle_buffer=shuffle_buffer,
-        resampled=resampled,
-        seed=seed,
-        epoch_length=epoch_length,
-        on_error=on_error,
+        **options,
     )
 
 
@@ -156,12 +146,7 @@ def text_pipeline(
     tokenizer: Tokenizer,
     max_text_len: int = 77,
     field: str = "text",
-    shuffle: bool = True,
-    shuffle_buffer: int = 1000,
-    resampled: bool = False,
-    seed: int = 0,
-    epoch_length: int | None = None,
-    on_error: str = "warn",
+    **options: Unpack[StreamOptions],
 ) -> ShardStream:
     """Text only, yielding ``{"input_ids": LongTensor[L], "attention_mask": LongTensor[L], "key": str,
     "text": str}``: the captions of pair shards (``.txt``, else the JSON's ``text``), or a text corpus
@@ -170,12 +155,7 @@ def text_pipeline(
         source,
         decode=CorpusDecoder(TextEncoder(tokenizer, max_text_len)),
         reader=CorpusReader(field),
-        shuffle=shuffle,
-        shuffle_buffer=shuffle_buffer,
-        resampled=resampled,
-        seed=seed,
-        epoch_length=epoch_length,
-        on_error=on_error,
+        **options,
     )
 
 
@@ -199,7 +179,14 @@ def collate(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 class Mixture(IterableDataset):
-    """Several streams, one chosen per step (round-robin, or weighted at random), FLAVA-style."""
+    """Several streams, one chosen per step (round-robin, or weighted at random), FLAVA-style.
+
+    Mix ``streams`` per iteration: round-robin when ``weights`` is None, else a seeded weighted draw.
+    ``batch_size`` set: each step draws a whole batch from one stream and yields it collated, with
+    ``"stream"`` = its name (``DataLoader(mix, batch_size=None, num_workers=k)``). Otherwise each step
+    yields one sample with ``"stream"`` added. The mixture ends when a stream runs out, unless
+    ``restart`` (then that stream starts its next iteration, so the mixture runs until the caller stops).
+    """
 
     def __init__(
         self,
@@ -278,20 +265,6 @@ class Mixture(IterableDataset):
         return items
 
 
-def mixture(
-    streams: Mapping[str, Iterable[dict[str, Any]]] | Sequence[Iterable[dict[str, Any]]],
-    weights: Sequence[float] | None = None,
-    *,
-    batch_size: int | None = None,
-    collate_fn: Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]] = collate,
-    seed: int = 0,
-    restart: bool = False,
-) -> Mixture:
-    """Mix ``streams`` per iteration: round-robin when ``weights`` is None, else a seeded weighted draw.
-
-    ``batch_size`` set: each step draws a whole batch from one stream and yields it collated, with
-    ``"stream"`` = its name (``DataLoader(mix, batch_size=None, num_workers=k)``). Otherwise each step
-    yields one sample with ``"stream"`` added. The mixture ends when a stream runs out, unless
-    ``restart`` (then that stream starts its next iteration, so the mixture runs until the caller stops).
-    """
-    return Mixture(streams, weights, batch_size=batch_size, collate_fn=collate_fn, seed=seed, restart=restart)
+#: ``mixture(streams, weights=None, *, batch_size=None, collate_fn=collate, seed=0, restart=False)``:
+#: the factory name of :class:`Mixture` (webdataset style), the same callable.
+mixture = Mixture

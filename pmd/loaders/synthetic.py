@@ -1,5 +1,5 @@
 """Small shards in the build layouts of docs/ARCHITECTURE.md, for tests and the loader benchmark when no
-real build is at hand: pair shards (``{key}.jpg/.txt/.json`` + ``manifest.json``) and interleaved document
+real build is at hand: pair shards (``{key}.jpg/.txt/.json`` + ``manifest.json``, through ``pmd.shard``'s writers) and interleaved document
 shards (``{key}.json`` + ``{key}.NNN.jpg``). Deterministic for a seed; images are noisy gradients with
 text-like structure so JPEG sizes resemble photos more than flat colours do."""
 
@@ -9,12 +9,13 @@ import hashlib
 import io
 import json
 import random
-import tarfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
+
+from pmd.shard import PAIRS_KIND, TarShardWriter, write_manifest, write_parquet_sidecar, write_tar_shard
 
 WORDS = ("a cat sits on the mat near a red door while two dogs play in the green park under blue sky "
          "people walk along the river with bicycles and small boats drift past old stone bridges").split()
@@ -35,25 +36,23 @@ def caption(rng: random.Random, n: int | None = None) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n or rng.randint(5, 16)))
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0
-    tar.addfile(info, io.BytesIO(data))
-
-
 def write_tar(path: Path, members: Sequence[tuple[str, bytes]]) -> Path:
-    """A tar with ``members`` in the given order (fixed mtime)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+    """A tar with ``members`` in the given order, any names (pmd's one tar writer, raw members)."""
+    with TarShardWriter(path) as w:
         for name, data in members:
-            _add(tar, name, data)
-    return path
+            w.add_member(name, data)
+    return Path(path)
+
+
+def pair_sample(key: str, text: str, image: bytes, source: str = "synthetic") -> dict[str, bytes]:
+    """The members (``{ext: bytes}``) of one pair sample, as the pair build writes them."""
+    meta = {"id": key, "source": source, "text": text, "image_key": key, "sha256": hashlib.sha256(image).hexdigest()}
+    return {"jpg": image, "json": json.dumps(meta).encode(), "txt": text.encode()}
 
 
 def pair_members(key: str, text: str, image: bytes, source: str = "synthetic") -> list[tuple[str, bytes]]:
-    meta = {"id": key, "source": source, "text": text, "image_key": key, "sha256": hashlib.sha256(image).hexdigest()}
-    return [(f"{key}.jpg", image), (f"{key}.json", json.dumps(meta).encode()), (f"{key}.txt", text.encode())]
+    """``pair_sample`` as named tar members, for ``write_tar``."""
+    return [(f"{key}.{ext}", data) for ext, data in pair_sample(key, text, image, source).items()]
 
 
 def write_pair_build(
@@ -62,29 +61,23 @@ def write_pair_build(
     """A pair build directory: ``manifest.json`` and ``shards/pairs-NNNNNN.tar`` (+ ``.parquet``)."""
     out = Path(out_dir)
     rng = random.Random(seed)
-    entries: list[dict[str, Any]] = []
+    infos: list[dict[str, Any]] = []
     for s in range(shards):
-        members: list[tuple[str, bytes]] = []
+        samples: list[tuple[str, dict[str, bytes]]] = []
         rows = []
         for i in range(per_shard):
             n = s * per_shard + i
             key = hashlib.sha256(f"{seed}:{n}".encode()).hexdigest()[:16]
             w, h = (image_px * 4 // 3, image_px) if n % 2 else (image_px, image_px * 3 // 2)
             text = caption(rng)
-            members += pair_members(key, text, jpeg_bytes(w, h, seed * 100003 + n))
+            samples.append((key, pair_sample(key, text, jpeg_bytes(w, h, seed * 100003 + n))))
             rows.append({"key": key, "id": key, "source": "synthetic", "text": text, "width": w, "height": h,
                          "shard": f"pairs-{s:06d}"})
-        tar = write_tar(out / "shards" / f"pairs-{s:06d}.tar", members)
-        entry: dict[str, Any] = {"path": f"shards/pairs-{s:06d}.tar", "samples": per_shard, "bytes": tar.stat().st_size}
+        info = write_tar_shard(out / "shards" / f"pairs-{s:06d}.tar", samples).to_dict()
         if parquet:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.Table.from_pylist(rows), out / "shards" / f"pairs-{s:06d}.parquet")
-            entry["parquet"] = f"shards/pairs-{s:06d}.parquet"
-        entries.append(entry)
-    manifest = {"kind": "pmd-pairs", "format_version": 1, "shards": entries, "total_samples": shards * per_shard}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            info["parquet"] = str(write_parquet_sidecar(out / "shards" / f"pairs-{s:06d}.parquet", rows))
+        infos.append(info)
+    write_manifest(out, PAIRS_KIND, infos, {"synthetic": {"seed": seed, "image_px": image_px}}, [])
     return out
 
 

@@ -1,7 +1,8 @@
 """Configuration of the PMD corpus build (``pmd build --config``): frozen dataclasses, loaded strictly.
 
-The download section is kept as a mapping here and validated by ``pmd.download``'s own
-``DownloadConfig`` when the download stage runs, so that this file never duplicates its fields.
+The download section is kept as a mapping here and validated at load by ``pmd.download``'s own
+``DownloadConfig`` (``config_lib.schema``), so that this file never duplicates its fields and a
+misspelt download key fails before any work. Ranges are field metadata (``config_lib.bounds``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pmd import config as config_lib
+from pmd.config import bounds
 from pmd.ids import stable_id
 
 STAGES = ("ingest", "filter", "dedup", "download", "dedup_images", "shard")
@@ -26,10 +28,10 @@ class SourceConfig:
     # language filter: keep captions whose fastText label is one of ``languages`` with score >= min_lang_score
     # (None = no language filter for this source, e.g. when the parser already applied one)
     languages: list[str] | None = None
-    min_lang_score: float = 0.0
+    min_lang_score: float = field(default=0.0, metadata=bounds(ge=0.0, le=1.0))
     # caption length in whitespace words (inclusive bounds)
-    min_words: int = 1
-    max_words: int | None = None
+    min_words: int = field(default=1, metadata=bounds(ge=0))
+    max_words: int | None = field(default=None, metadata=bounds(ge=1))
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,15 @@ class SparkConfig:
     """Where Spark runs. ``master`` None: spark-submit's master, else ``local[*]``."""
 
     master: str | None = None
-    shuffle_partitions: int = 4
+    shuffle_partitions: int = field(default=4, metadata=bounds(ge=1))
     conf: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class IngestConfig:
-    target_bytes: int = 64 * 1024 * 1024  # one Spark task per ~this many input bytes of a splittable file
-    batch_size: int = 4096                  # records per Arrow batch
+    # one Spark task per ~this many input bytes of a splittable file
+    target_bytes: int = field(default=64 * 1024 * 1024, metadata=bounds(ge=1))
+    batch_size: int = field(default=4096, metadata=bounds(ge=1))  # records per Arrow batch
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,12 @@ class DedupConfig:
 @dataclass(frozen=True)
 class ImageDedupConfig:
     method: Literal["sha256", "dhash"] = "sha256"
-    max_distance: int = 0  # dhash: Hamming distance still counted as the same image
+    max_distance: int = field(default=0, metadata=bounds(ge=0, le=64))  # dhash: Hamming distance still counted as the same image
 
 
 @dataclass(frozen=True)
 class ShardConfig:
-    samples_per_shard: int = 1000
+    samples_per_shard: int = field(default=1000, metadata=bounds(ge=1))
     prefix: str = "pairs"
 
 
@@ -76,10 +79,11 @@ class BuildConfig:
     spark: SparkConfig = field(default_factory=SparkConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
-    download: dict[str, Any] = field(default_factory=dict)  # pmd.download.DownloadConfig fields
+    download: dict[str, Any] = field(default_factory=dict,  # pmd.download.DownloadConfig fields
+                                     metadata=config_lib.schema("pmd.download:DownloadConfig"))
     dedup_images: ImageDedupConfig = field(default_factory=ImageDedupConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
-    progress_interval: float = 5.0
+    progress_interval: float = field(default=5.0, metadata=bounds(gt=0))
 
     def enabled_sources(self) -> dict[str, SourceConfig]:
         return {n: s for n, s in sorted(self.sources.items()) if s.enabled}

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from pmd.pairs.config import BuildConfig, SourceConfig
+from pmd.pairs.config import SourceConfig
 from pmd.pairs.outcomes import DROPPED, FAILED, KEPT, PAIR_OUTCOME_SCHEMA, to_batch
 from pmd.records import ImageRef, PairRecord
 from pmd.text.filters import CaptionLengthFilter, LanguageFilter, annotate_language
@@ -63,12 +63,3 @@ def filter_fn(chains: dict[str, list[Any]], batch_size: int):
                 yield to_batch(filter_rows(rows[i:i + batch_size], chains), PAIR_OUTCOME_SCHEMA)
 
     return fn
-
-
-def run_filter(spark: Any, cfg: BuildConfig, kept_df: Any, data_path: str) -> None:
-    from pmd.spark_adapter import map_batches
-
-    chains = {n: source_filters(s) for n, s in cfg.enabled_sources().items()}
-    cols = [f.name for f in PAIR_OUTCOME_SCHEMA]
-    out = map_batches(kept_df.select(*cols), filter_fn(chains, cfg.ingest.batch_size), PAIR_OUTCOME_SCHEMA)
-    out.write.mode("overwrite").parquet(data_path)

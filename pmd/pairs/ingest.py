@@ -94,18 +94,3 @@ def parse_units_fn(options_by_source: dict[str, dict[str, Any]], batch_size: int
             yield to_batch(buf, PAIR_OUTCOME_SCHEMA)
 
     return fn
-
-
-def run_ingest(spark: Any, cfg: BuildConfig, data_path: str) -> None:
-    """Parse every unit on Spark and write the outcome rows to ``data_path``, partitioned by source."""
-    from pmd.spark_adapter import map_batches
-
-    units = plan_units(cfg)
-    log.info("ingest: %d sources, %d input units", len(cfg.enabled_sources()), len(units))
-    options = {n: resolve_options(s.options, cfg.base_dir) for n, s in cfg.enabled_sources().items()}
-    # exactly one unit per task: parsing, not shuffling, is the cost
-    rows = [(u["source"], u["unit_index"], bytearray(u["unit"])) for u in units]
-    rdd = spark.sparkContext.parallelize(rows, max(1, len(rows)))
-    df = spark.createDataFrame(rdd, UNIT_DDL)
-    out = map_batches(df, parse_units_fn(options, cfg.ingest.batch_size), PAIR_OUTCOME_SCHEMA)
-    out.write.mode("overwrite").partitionBy("source").parquet(data_path)

@@ -1,4 +1,5 @@
-"""Stage 6, shard: the final pairs as reproducible WebDataset tars plus Parquet sidecars.
+"""Stage 6, shard: the final pairs as reproducible WebDataset tars plus Parquet sidecars (the
+per-shard writer; ``pmd.spark.pairs.shards`` assigns positions and runs it on the executors).
 
 Order and keys are deterministic: samples are sorted by key (= pair id) over the whole build and
 cut into runs of ``samples_per_shard``; shard N holds sorted positions ``[N*k, (N+1)*k)``. So the
@@ -10,15 +11,12 @@ a pair whose image bytes are missing fails with ``image_missing`` and takes no p
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
 
-from pmd.pairs.config import BuildConfig
-from pmd.pairs.outcomes import FAILED, KEPT
-from pmd.pairs.stage_io import StageDir, spark_path
+from pmd.pairs.outcomes import KEPT
 from pmd.ids import shard_name
 
 SIDE_SCHEMA = pa.schema([
@@ -108,45 +106,3 @@ def write_shards_fn(shard_dir: str, prefix: str):
             yield pa.RecordBatch.from_pylist(out, schema=SHARD_OUT_SCHEMA)
 
     return fn
-
-
-def run_shards(spark: Any, cfg: BuildConfig, kept_df: Any, sd: StageDir, out_dir: str) -> dict[str, Any]:
-    """Assign sorted positions, write the shards on the executors, return the manifest's shard list."""
-    from pmd.spark_adapter import map_batches
-
-    if "://" in out_dir:
-        from pmd.errors import UserError
-
-        raise UserError("shards are written with local file APIs: use a local or mounted (NFS/FUSE) --out "
-                        "directory, then sync it to object storage (docs/cluster.md)")
-    shard_dir = str(Path(out_dir) / "shards")
-    shutil.rmtree(shard_dir, ignore_errors=True)  # leftovers of a killed or differently-configured run
-    Path(shard_dir).mkdir(parents=True, exist_ok=True)
-    k = cfg.shard.samples_per_shard
-    images = spark.read.parquet(spark_path(StageDir(out_dir, "download").sub("images")))
-    kept_df.createOrReplaceTempView("pmd_shard_in")
-    images.createOrReplaceTempView("pmd_shard_images")
-    joined = spark.sql("SELECT p.*, i.jpg FROM pmd_shard_in p LEFT JOIN pmd_shard_images i "
-                       "ON p.image_key = i.image_key")
-    missing = joined.where("jpg IS NULL").selectExpr(
-        "id", "source", f"'{FAILED}' AS outcome", "'image_missing' AS reason",
-        "concat('no image bytes for ', image_key) AS message", "CAST(NULL AS STRING) AS shard",
-        "CAST(NULL AS BIGINT) AS shard_index", "CAST(NULL AS BIGINT) AS shard_samples",
-        "CAST(NULL AS BIGINT) AS shard_bytes", "CAST(NULL AS STRING) AS shard_sha256")
-    good = joined.where("jpg IS NOT NULL")
-    # global sorted positions: zipWithIndex over the ids sorted by key (exact, partition-independent)
-    ids = good.select("id").orderBy("id").rdd.map(lambda r: r[0]).zipWithIndex()
-    pos = spark.createDataFrame(ids.map(lambda t: (t[0], t[1] // k)), "pos_id string, shard_index long")
-    ordered = (good.join(pos, good["id"] == pos["pos_id"]).drop("pos_id")
-               .repartition(max(1, min(64, cfg.spark.shuffle_partitions)), "shard_index")
-               .sortWithinPartitions("shard_index", "id"))
-    written = map_batches(ordered, write_shards_fn(shard_dir, cfg.shard.prefix), SHARD_OUT_SCHEMA)
-    written.unionByName(missing).write.mode("overwrite").parquet(spark_path(sd.data))
-    rows = (spark.read.parquet(spark_path(sd.data)).where("shard IS NOT NULL")
-            .select("shard_index", "shard", "shard_samples", "shard_bytes", "shard_sha256").distinct().collect())
-    shards = [{"path": r["shard"], "parquet": r["shard"][:-len(".tar")] + ".parquet", "samples": int(r["shard_samples"]),
-               "bytes": int(r["shard_bytes"]), "sha256": r["shard_sha256"]}
-              for r in sorted(rows, key=lambda r: r["shard_index"])]
-    if len({s["path"] for s in shards}) != len(shards):
-        raise RuntimeError("a shard was written twice with different contents (non-deterministic input?)")
-    return {"shards": shards}

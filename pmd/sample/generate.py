@@ -116,19 +116,16 @@ def generate_sample(out_dir: str | os.PathLike, seed: int = 0, base_url: str = D
 
 
 def ensure_sample(sample_dir: str | os.PathLike, seed: int = 0) -> int:
-    """Generate the sample into ``sample_dir`` on a free loopback port unless it is already there;
-    return the port its URLs name, so a rerun (resume) reuses the same URLs and gives identical shards."""
-    from pmd.sample.server import free_port
-
+    """Generate the sample into ``sample_dir`` unless it is already there; return the port its URLs
+    name. New samples name the canonical ``DEFAULT_BASE_URL`` whatever port serves them
+    (``pmd.sample.server.serve_sample``), so two clean builds give identical URLs, keys and shards."""
     sdir = Path(sample_dir)
     meta_path = sdir / "sample.json"
-    if meta_path.exists():
-        base_url = json.loads(meta_path.read_text(encoding="utf-8"))["base_url"]
-        return int(base_url.rsplit(":", 1)[1].split("/")[0])
-    port = free_port()
-    sdir.mkdir(parents=True, exist_ok=True)
-    generate_sample(sdir, seed=seed, base_url=f"http://127.0.0.1:{port}")
-    return port
+    if not meta_path.exists():
+        sdir.mkdir(parents=True, exist_ok=True)
+        generate_sample(sdir, seed=seed, base_url=DEFAULT_BASE_URL)
+    base_url = json.loads(meta_path.read_text(encoding="utf-8"))["base_url"]
+    return int(base_url.rsplit(":", 1)[1].split("/")[0])
 
 
 def load_sample(sample_dir: str | os.PathLike) -> dict[str, Any]:

@@ -8,6 +8,7 @@ a hash of the path, so a retry of the same URL meets the same fault).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import mimetypes
@@ -175,16 +176,21 @@ class ImageServer:
     """Serve ``root`` over HTTP on ``host:port`` (port 0 = any free port) in a background thread.
 
     Use as a context manager, or call ``start()``/``stop()``; ``serve_forever()`` blocks (for the CLI).
+    ``serves_as``: the loopback base URL its clients name (the sample's canonical
+    ``http://127.0.0.1:8765``); while running, connections the downloader makes there reach this
+    server's real port (``pmd.loopback``), so the port never reaches URLs, keys or shards.
     """
 
     def __init__(self, root: str | os.PathLike, host: str = "127.0.0.1", port: int = 0,
-                 faults: FaultConfig | None = None) -> None:
+                 faults: FaultConfig | None = None, serves_as: str | None = None) -> None:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise FileNotFoundError(f"image server root {self.root} is not a directory")
+        self.canonical = _authority(serves_as) if serves_as else None
         self._httpd = _Server((host, port), self.root, faults)
         self.host, self.port = self._httpd.server_address[0], self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
+        self._published = contextlib.ExitStack()
 
     @property
     def base_url(self) -> str:
@@ -197,6 +203,10 @@ class ImageServer:
 
     def start(self) -> "ImageServer":
         if self._thread is None:
+            if self.canonical is not None and self.canonical != (self.host, self.port):
+                from pmd.loopback import published
+
+                self._published.enter_context(published(self.canonical, (self.host, self.port)))
             self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                             name=f"pmd-image-server-{self.port}", daemon=True)
             self._thread.start()
@@ -208,6 +218,7 @@ class ImageServer:
             self._httpd.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
+        self._published.close()
         self._httpd.server_close()
 
     def serve_forever(self) -> None:
@@ -222,3 +233,20 @@ class ImageServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _authority(base_url: str) -> tuple[str, int]:
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or parts.hostname is None or parts.port is None:
+        raise ValueError(f"serves_as must be http://HOST:PORT, got {base_url!r}")
+    return parts.hostname, parts.port
+
+
+def serve_sample(sample_dir: str | os.PathLike, faults: FaultConfig | None = None) -> ImageServer:
+    """An ``ImageServer`` for a generated sample on a free loopback port, serving as the base URL its
+    ``sample.json`` names (so any number of builds can serve samples at once, all with the same URLs)."""
+    import json
+
+    meta = json.loads((Path(sample_dir) / "sample.json").read_text(encoding="utf-8"))
+    host = _authority(meta["base_url"])[0]
+    return ImageServer(sample_dir, host=host, port=0, faults=faults, serves_as=meta["base_url"])

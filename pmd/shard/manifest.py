@@ -16,9 +16,10 @@ import json
 import math
 import os
 import platform
+import posixpath
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from pmd import schemas
 from pmd.counters import CounterBook
@@ -26,6 +27,9 @@ from pmd.errors import UserError
 from pmd.shard.tar_writer import ShardInfo, sha256_file, tmp_name
 
 MANIFEST_NAME = "manifest.json"
+PAIRS_KIND = "pmd-pairs"
+INTERLEAVED_KIND = "interleaved-docs"
+KINDS = (PAIRS_KIND, INTERLEAVED_KIND)
 FORMAT_VERSION = 1
 _RESERVED = ("kind", "format_version", "shards", "total_samples", "config", "versions", "counters", "created")
 _VERSIONED = ("pmd", "pyspark", "pyarrow", "img2dataset", "webdataset", "pillow", "numpy", "fasttext-numpy2",
@@ -43,6 +47,42 @@ def versions() -> dict[str, str | None]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = None
+    return out
+
+
+def _interleaved_runtime() -> dict[str, str | None]:
+    """Which HTML walker and text-statistics module an interleaved build ran ("compiled"/"python").
+
+    They give the same records but differ 2x in speed, so a slow build can be explained from its
+    manifest. Taken from ``pmd.interleaved.extract`` (``runtime_info()`` when it offers one, else its
+    ``WALKER``) and ``pmd.interleaved.filters``; a key is None when its module cannot say.
+    """
+    out: dict[str, str | None] = {"walker": None, "textstats": None}
+    try:
+        from pmd.interleaved import extract
+    except ImportError:
+        extract = None  # type: ignore[assignment]
+    if extract is not None:
+        info = getattr(extract, "runtime_info", None)
+        if callable(info):
+            out.update({k: (None if v is None else str(v)) for k, v in dict(info()).items()})
+        elif getattr(extract, "WALKER", None) is not None:
+            out["walker"] = str(extract.WALKER)
+    if out.get("textstats") is None:
+        try:
+            from pmd.interleaved.filters import TEXTSTATS
+            out["textstats"] = TEXTSTATS
+        except ImportError:
+            pass
+    return out
+
+
+def runtime_versions(kind: str | None = None) -> dict[str, str | None]:
+    """What ``write_manifest`` records under ``versions``: ``versions()`` plus, for interleaved builds,
+    the walker and text-stat module that ran (``walker``, ``textstats``)."""
+    out = versions()
+    if kind == INTERLEAVED_KIND:
+        out.update(_interleaved_runtime())
     return out
 
 
@@ -117,7 +157,7 @@ def write_manifest(build_dir: str | os.PathLike[str], kind: str, shards: Iterabl
         "shards": rows,
         "total_samples": sum(r["samples"] for r in rows),
         "config": _plain(config),
-        "versions": versions(),
+        "versions": runtime_versions(kind),
         "counters": counters.to_list() if isinstance(counters, CounterBook) else list(counters),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **_plain(extra or {}),
@@ -134,18 +174,100 @@ def write_manifest(build_dir: str | os.PathLike[str], kind: str, shards: Iterabl
     return path
 
 
-def read_manifest(build_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of a build directory (or a manifest file); ``UserError`` if absent or unreadable."""
-    path = _manifest_path(build_dir)
-    if not path.is_file():
-        raise UserError(f"no {MANIFEST_NAME} in {build_dir}: the build did not finish (or this is not a build directory)")
+def _is_url(source: str) -> bool:
+    return "://" in source and not source.startswith("file://")
+
+
+def manifest_location(source: str | os.PathLike[str]) -> str:
+    """The manifest path or URL of a build directory, its manifest file, or an fsspec URL of either."""
+    s = os.fspath(source)
+    if _is_url(s):
+        return s if s.rstrip("/").endswith(MANIFEST_NAME) else s.rstrip("/") + "/" + MANIFEST_NAME
+    return str(_manifest_path(s.removeprefix("file://")))
+
+
+def read_manifest(source: str | os.PathLike[str], kind: str | Sequence[str] | None = None, *,
+                  missing_ok: bool = False, hint: str = "") -> dict[str, Any]:
+    """The manifest of a build: a directory, its ``manifest.json``, or an fsspec URL of either.
+
+    The one reader of ``manifest.json`` (builds, loaders, stats, trainer, export all call it), so a
+    damaged or foreign file gives the same one-line ``UserError`` everywhere. ``kind`` (one or several)
+    is checked; ``missing_ok`` returns ``{}`` when there is no manifest yet (the dataset card can be
+    written before it); ``hint`` is appended to the error when the build is absent (how to make one).
+    """
+    loc = manifest_location(source)
+    tail = f". {hint}" if hint else ""
+    if _is_url(loc):
+        import fsspec
+
+        try:
+            with fsspec.open(loc, "rt", encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            if missing_ok:
+                return {}
+            raise UserError(f"no {MANIFEST_NAME} at {loc}: the build did not finish (or this is not a build){tail}") from None
+        except OSError as e:
+            raise UserError(f"{loc}: unreadable manifest: {e}") from e
+    else:
+        path = Path(loc)
+        if not path.is_file():
+            if missing_ok:
+                return {}
+            if not path.parent.is_dir():
+                raise UserError(f"build directory {path.parent} does not exist{tail}")
+            raise UserError(f"{path.parent} has no {MANIFEST_NAME}, so it is not a finished build "
+                            f"(or not a build directory){tail}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"{path}: unreadable manifest: {e}") from e
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: unreadable manifest: {e}") from e
-    if not isinstance(data, dict) or "shards" not in data:
-        raise UserError(f"{path}: not a pmd manifest (no shards table)")
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{loc}: unreadable manifest: not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{loc}: not a pmd manifest (a JSON {type(data).__name__}, not an object)")
+    if kind is not None:
+        wanted = (kind,) if isinstance(kind, str) else tuple(kind)
+        if data.get("kind") not in wanted:
+            what = "unknown build kind" if data.get("kind") not in KINDS else "build kind"
+            raise UserError(f"{loc}: {what} {data.get('kind')!r}; expected {' or '.join(map(repr, wanted))}")
+    if not isinstance(data.get("shards"), list):
+        raise UserError(f"{loc}: not a pmd manifest (no shards list)")
     return data
+
+
+def _with_root(source: str | os.PathLike[str] | dict[str, Any],
+               base: str | os.PathLike[str] | None) -> tuple[dict[str, Any], str, Any]:
+    """(manifest, its directory, the join for that directory: posix for URLs, Path for local)."""
+    if isinstance(source, dict):
+        if base is None:
+            raise ValueError("a manifest given as a dict needs base= (its build directory)")
+        m, root = source, os.fspath(base)
+    else:
+        loc = manifest_location(source)
+        m = read_manifest(loc)
+        root = posixpath.dirname(loc) if _is_url(loc) else str(Path(loc).parent)
+    join = posixpath.join if _is_url(root) else (lambda a, b: str(Path(a) / b))
+    return m, root, join
+
+
+def manifest_shards(source: str | os.PathLike[str] | dict[str, Any], field: str = "path", *,
+                    base: str | os.PathLike[str] | None = None) -> list[str]:
+    """The ``field`` (``"path"`` for tars, ``"parquet"`` for sidecars) of every shard, joined onto the
+    build directory: local paths for a local build, URLs for an fsspec one. ``source`` is anything
+    ``read_manifest`` takes, or a manifest dict with its ``base`` directory."""
+    m, root, join = _with_root(source, base)
+    return [join(root, s[field]) for s in m["shards"] if s.get(field)]
+
+
+def shard_entries(source: str | os.PathLike[str] | dict[str, Any], *,
+                  base: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Each shard's manifest row keyed by its full path/URL (as ``manifest_shards`` gives it), so a
+    reader can compare what it read with what the build wrote (samples, bytes, sha256)."""
+    m, root, join = _with_root(source, base)
+    return {join(root, s["path"]): s for s in m["shards"] if s.get("path")}
 
 
 def verify_manifest(build_dir: str | os.PathLike[str], check_sha256: bool = True) -> list[str]:

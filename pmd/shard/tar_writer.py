@@ -83,48 +83,96 @@ def _ordered(key: str, members: dict[str, bytes], ext_order: Sequence[str] | Non
     return [(e, members[e]) for e in names]
 
 
+class TarShardWriter:
+    """Write one reproducible WebDataset tar incrementally (``add`` one sample at a time), atomically.
+
+    The one tar writer of pmd: ``write_tar_shard`` and every build's shard step go through it, so the
+    bytes (and the sha256 in the manifest) are the same whichever stage wrote a shard. Use as a context
+    manager: a clean exit renames the temp file into place and sets :attr:`info`; an exception removes
+    the temp file, so no partial shard is ever visible under ``path``.
+    Keys must be valid ``pmd.ids`` keys (hex: no dots, since WebDataset splits member names at the
+    first dot) and unique within the shard. Extensions may hold dots (``000.jpg``). Members of a
+    sample are written in ``ext_order`` (unlisted ones after, sorted), or sorted by extension.
+    ``fsync`` forces the bytes to disk before the rename (off by default: it costs seconds per shard
+    on busy disks, and the manifest's sha256 already catches a shard damaged by a machine crash).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], ext_order: Sequence[str] | None = None,
+                 fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.ext_order = tuple(ext_order) if ext_order else None
+        self.fsync = fsync
+        self.info: ShardInfo | None = None
+        self._seen: set[str] = set()
+        self._raw: BinaryIO | None = None
+        self._hw: _HashingWriter | None = None
+
+    def __enter__(self) -> "TarShardWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = tmp_name(self.path)
+        self._raw = open(self._tmp, "wb")
+        self._hw = _HashingWriter(self._raw)
+        return self
+
+    def add(self, key: str, members: dict[str, bytes | str]) -> None:
+        """Append one sample (``{ext: bytes}``; ``str`` values are written as UTF-8)."""
+        hw = self._hw
+        if hw is None:
+            raise RuntimeError("TarShardWriter.add outside its with-block")
+        if not isinstance(key, str) or not is_valid_key(key):
+            raise ValueError(f"bad sample key {key!r}: keys must be lowercase hex without dots")
+        if key in self._seen:
+            raise ValueError(f"duplicate sample key {key!r} in shard {self.path.name}")
+        ordered = _ordered(key, members, self.ext_order)  # validates before any byte is written
+        self._seen.add(key)
+        for ext, data in ordered:
+            self.add_member(f"{key}.{ext}", data)
+
+    def add_member(self, name: str, data: bytes | str) -> None:
+        """Append one raw member named ``name``, unchecked and not counted as a sample: for test
+        fixtures that need names a build never writes (other keys, duplicates, directories)."""
+        hw = self._hw
+        if hw is None:
+            raise RuntimeError("TarShardWriter.add_member outside its with-block")
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        hw.write(member_header(name, len(data)))
+        hw.write(data)
+        if len(data) % BLOCK:
+            hw.write(padding(len(data)))
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        raw, hw = self._raw, self._hw
+        self._raw = self._hw = None
+        assert raw is not None and hw is not None
+        try:
+            if exc_type is None:
+                hw.write(archive_end(hw.size))
+                if self.fsync:
+                    raw.flush()
+                    os.fsync(raw.fileno())
+            raw.close()
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+                self.info = ShardInfo(str(self.path), len(self._seen), hw.size, hw.sha.hexdigest())
+        finally:
+            if self.info is None:
+                raw.close()
+                self._tmp.unlink(missing_ok=True)
+
+
 def write_tar_shard(path: str | os.PathLike[str], samples: Iterable[Sample],
                     ext_order: Sequence[str] | None = None, fsync: bool = False) -> ShardInfo:
     """Write ``samples`` as a reproducible WebDataset tar at ``path`` (atomically) and describe it.
 
-    Keys must be valid ``pmd.ids`` keys (hex: no dots, since WebDataset splits member names at the
-    first dot) and unique within the shard. Extensions may hold dots (``000.jpg``). Members of a
-    sample are written in ``ext_order`` (unlisted ones after, sorted), or sorted by extension.
-    Raises ``ValueError`` on a bad key; no partial file is left behind on any error. ``fsync``
-    forces the bytes to disk before the rename (off by default: it costs seconds per shard on busy
-    disks, and the manifest's sha256 already catches a shard damaged by a machine crash).
+    ``(key, {ext: bytes})`` pairs through :class:`TarShardWriter` (its rules for keys, member order
+    and ``fsync``). Raises ``ValueError`` on a bad key; no partial file is left behind on any error.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path)
-    seen: set[str] = set()
-    n = 0
-    try:
-        with open(tmp, "wb") as raw:
-            hw = _HashingWriter(raw)
-            for key, members in samples:
-                if not isinstance(key, str) or not is_valid_key(key):
-                    raise ValueError(f"bad sample key {key!r}: keys must be lowercase hex without dots")
-                if key in seen:
-                    raise ValueError(f"duplicate sample key {key!r} in shard {path.name}")
-                seen.add(key)
-                for ext, data in _ordered(key, members, ext_order):
-                    if isinstance(data, str):
-                        data = data.encode("utf-8")
-                    hw.write(member_header(f"{key}.{ext}", len(data)))
-                    hw.write(data)
-                    if len(data) % BLOCK:
-                        hw.write(padding(len(data)))
-                n += 1
-            hw.write(archive_end(hw.size))
-            if fsync:
-                raw.flush()
-                os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return ShardInfo(str(path), n, hw.size, hw.sha.hexdigest())
+    with TarShardWriter(path, ext_order, fsync) as w:
+        for key, members in samples:
+            w.add(key, members)
+    assert w.info is not None
+    return w.info
 
 
 def read_tar_shard(path: str | os.PathLike[str]) -> Iterator[Sample]:

@@ -11,13 +11,26 @@ split into sentences, a Visual Genome image with its regions) yields one ``PairR
 ``Dropped`` per caption; a line or object that cannot be read at all yields exactly one
 ``Failure`` carrying file and line. Nothing is silently skipped: a blank line in a
 line-oriented file is a ``Failure`` (``empty_line``).
+
+Damage is per file and per row, never per run. Every subclass's ``parse`` is guarded (see
+``Source.__init_subclass__``): an exception while reading one input (a truncated or fake
+``.gz``/``.bz2``, an I/O error) ends that unit with one counted ``Failure`` (``input_read_error``,
+with the exception's class and message) after the records it already gave, and the other units
+go on. Text is decoded as UTF-8 with invalid bytes kept as lone surrogates
+(``surrogateescape``), never silently replaced by U+FFFD: a record whose caption, URL or metadata
+holds such bytes (e.g. an EUC-JP caption) fails with ``invalid_utf8`` instead of reaching
+language ID or the output.
 """
 
 from __future__ import annotations
 
+import codecs
 import fnmatch
+import functools
 import glob as _glob
 import io
+import lzma
+import zlib
 import json
 import os
 from abc import ABC, abstractmethod
@@ -78,9 +91,25 @@ def open_binary(path: str, decompress: bool = True) -> IO[bytes]:
     return fsspec.open(path, "rb", compression="infer" if decompress else None).open()
 
 
+#: Decoding errors seen by this process (``_ESCAPE`` handler). The parse guard checks records for
+#: escaped bytes only once this moves during a unit, so clean input pays nothing per record.
+_DECODE_ERRORS = [0]
+_ESCAPE = "pmd.surrogateescape"
+
+
+def _count_and_escape(exc: UnicodeError) -> tuple[str, int]:
+    _DECODE_ERRORS[0] += 1
+    return _SURROGATEESCAPE(exc)
+
+
+_SURROGATEESCAPE = codecs.lookup_error("surrogateescape")
+codecs.register_error(_ESCAPE, _count_and_escape)
+
+
 def open_text(path: str) -> IO[str]:
-    """UTF-8 text (undecodable bytes replaced, never fatal), universal newlines off."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace", newline="")
+    """UTF-8 text, universal newlines off; undecodable bytes become lone surrogates, which the parse
+    guard turns into an ``invalid_utf8`` failure of the record holding them (never fatal, never U+FFFD)."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors=_ESCAPE, newline="")
 
 
 def file_size(path: str) -> int:
@@ -179,8 +208,8 @@ def line_aligned_ranges(path: str, target_bytes: int) -> list[tuple[int, int | N
 def iter_line_blocks(unit: InputUnit, block_bytes: int = _BLOCK) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line_number_of_first, lines)`` over the unit's byte range, in blocks.
 
-    Lines are decoded as UTF-8 (bad bytes replaced), without their ``\\n`` (``\\r\\n`` is
-    accepted). Working in blocks keeps per-line Python work minimal for fast parsers.
+    Lines are decoded as UTF-8 (bad bytes kept as lone surrogates, see ``open_text``), without
+    their ``\\n`` (``\\r\\n`` is accepted). Working in blocks keeps per-line Python work minimal for fast parsers.
     """
     path = unit.path
     compressed = is_compressed(path)
@@ -212,7 +241,7 @@ def iter_line_blocks(unit: InputUnit, block_bytes: int = _BLOCK) -> Iterator[tup
 
 
 def _decode(b: bytes) -> str:
-    text = b.decode("utf-8", errors="replace")
+    text = b.decode("utf-8", errors=_ESCAPE)
     if "\r" in text:
         text = text.replace("\r\n", "\n")
         if text.endswith("\r"):
@@ -228,8 +257,14 @@ def iter_lines(unit: InputUnit) -> Iterator[tuple[int, str]]:
 
 
 def load_json(path: str) -> Any:
+    """A JSON file; invalid UTF-8 inside strings stays as lone surrogates (the record holding it fails
+    ``invalid_utf8``) instead of failing the whole file."""
     with open_binary(path) as f:
-        return json.load(f)
+        data = f.read()
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError:
+        return json.loads(data.decode("utf-8", errors=_ESCAPE))
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -292,6 +327,82 @@ def coerce_option(name: str, value: Any, default: Any) -> Any:
     return value
 
 
+# ----------------------------------------------------------------------------------- the parse guard
+
+#: Exceptions that mean "this input file cannot be read (any further)": I/O, a truncated or fake
+#: compressed file (gzip raises EOFError/BadGzipFile, bz2 OSError/EOFError, xz LZMAError).
+_READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, UnicodeDecodeError)
+
+
+def _not_utf8(value: Any) -> str | None:
+    """Where ``value`` (a string or nested list/dict of them) holds bytes that were not UTF-8."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value
+        return None
+    if isinstance(value, dict):
+        for v in value.values():
+            bad = _not_utf8(v)
+            if bad is not None:
+                return bad
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            bad = _not_utf8(v)
+            if bad is not None:
+                return bad
+    return None
+
+
+def _printable(s: str | None) -> str | None:
+    """A diagnostic string safe to write (invalid bytes shown as ``\\xNN``)."""
+    if s is None or s.isascii():
+        return s
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _checked(item: ParseResult) -> ParseResult:
+    if isinstance(item, PairRecord):
+        fields = (("caption", item.text), ("image location", item.image.url or item.image.path),
+                  ("metadata", item.meta))
+        for what, value in fields:
+            bad = _not_utf8(value)
+            if bad is not None:
+                return Failure("invalid_utf8", f"{what} is not valid UTF-8: {_printable(bad)[:200]!r}",
+                               item.input_file, item.input_line)
+        return item
+    if isinstance(item, Failure):
+        if _not_utf8([item.message, item.raw]) is not None:
+            return Failure(item.error, _printable(item.message) or "", item.input_file, item.input_line,
+                           _printable(item.raw))
+    elif isinstance(item, Dropped) and item.detail is not None and _not_utf8(item.detail) is not None:
+        return Dropped(item.reason, item.input_file, item.input_line, _printable(item.detail))
+    return item
+
+
+def _guard(parse: Any) -> Any:
+    @functools.wraps(parse)
+    def guarded(self: "Source", unit: InputUnit, options: Mapping[str, Any] | None = None) -> Iterator[ParseResult]:
+        n = 0
+        errors_before = _DECODE_ERRORS[0]
+        try:
+            for item in parse(self, unit, options):
+                n += 1
+                yield item if _DECODE_ERRORS[0] == errors_before else _checked(item)
+        except UserError:
+            raise  # a bad option or a missing companion file: the user's, one clear line
+        except Exception as e:  # noqa: BLE001 - one unreadable input never stops the others
+            error = "input_read_error" if isinstance(e, _READ_ERRORS) else "parse_error"
+            msg = f"{type(e).__name__}: {_printable(str(e))}"[:300] + f" (after {n} record(s) of this input)"
+            yield Failure(error, msg, unit.path, None)
+
+    guarded.__pmd_guarded__ = True  # type: ignore[attr-defined]
+    return guarded
+
+
 # ----------------------------------------------------------------------------------- Source
 
 class Source(ABC):
@@ -311,6 +422,15 @@ class Source(ABC):
     file_pattern: str | tuple[str, ...] = "*"
     description: str = ""
     defaults: Mapping[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Guard every implementation of ``parse`` (module docstring): callers — the CLI, the Spark
+        ingest, wrappers such as ``image_folder`` — get per-file failures without each catching."""
+        super().__init_subclass__(**kwargs)
+        impl = cls.__dict__.get("parse")
+        if impl is not None and not getattr(impl, "__isabstractmethod__", False) \
+                and not getattr(impl, "__pmd_guarded__", False):
+            cls.parse = _guard(impl)  # type: ignore[method-assign]
 
     def resolve_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
         opts = dict(self.defaults)

@@ -13,6 +13,7 @@ from pmd.sources.cc3m import ConceptualCaptions
 from pmd.sources.cc12m import Conceptual12M
 from pmd.sources.coco import Coco
 from pmd.sources.flickr8k import Flickr8k
+from pmd.sources.local_folder import ImageFolder
 from pmd.sources.localized_narratives import LN_SUBSETS
 from pmd.sources.redcaps import RedCaps
 from pmd.sources.sbu import SbuCaptions
@@ -45,7 +46,7 @@ _PMD: list[Source] = [
     RedCaps(),
     Yfcc100m(),
 ]
-_EXTRA: list[Source] = [Flickr8k()]
+_EXTRA: list[Source] = [Flickr8k(), ImageFolder()]
 
 PMD_SOURCES: tuple[str, ...] = tuple(s.name for s in _PMD)
 EXTRA_SOURCES: tuple[str, ...] = tuple(s.name for s in _EXTRA)

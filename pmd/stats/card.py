@@ -17,6 +17,7 @@ from typing import Any
 
 from pmd.counters import CounterBook
 from pmd.errors import UserError
+from pmd.shard.manifest import read_manifest
 from pmd.stats.load import INTERLEAVED, KINDS, PAIRS, read_counters, stage_order
 from pmd.stats.paper import FLAVA_TABLE1, paper_group
 
@@ -170,7 +171,7 @@ def render_dataset_card(build_dir: str | Path, manifest: dict[str, Any] | None =
     root = Path(build_dir)
     if not root.is_dir():
         raise UserError(f"build directory {root} does not exist")
-    manifest = manifest if manifest is not None else _read_json(root / "manifest.json")
+    manifest = manifest if manifest is not None else read_manifest(root, missing_ok=True)
     kind = manifest.get("kind") or _guess_kind(root)
     if kind not in KINDS:
         raise UserError(f"{root}: unknown build kind {kind!r}; expected one of {', '.join(KINDS)}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,11 +17,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pmd.counters import CounterBook
+from pmd.shard import manifest as shard_manifest
+from pmd.shard.tar_writer import read_tar_shard
 from pmd.errors import UserError
 
-PAIRS = "pmd-pairs"
-INTERLEAVED = "interleaved-docs"
-KINDS = (PAIRS, INTERLEAVED)
+PAIRS = shard_manifest.PAIRS_KIND
+INTERLEAVED = shard_manifest.INTERLEAVED_KIND
+KINDS = shard_manifest.KINDS
 
 # Stage order of each build kind, as far as it is known; other stages are placed by their size.
 KNOWN_STAGE_ORDER = {
@@ -97,20 +98,8 @@ def resolve_build_dir(path: str | Path) -> Path:
 
 
 def read_manifest(build_dir: str | Path) -> dict[str, Any]:
-    root = Path(build_dir)
-    path = root / "manifest.json"
-    if not root.is_dir():
-        raise UserError(f"build directory {root} does not exist. {MAKE_HINT}")
-    if not path.is_file():
-        raise UserError(f"{root} has no manifest.json, so it is not a finished build. {MAKE_HINT}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON: {e}") from None
-    kind = manifest.get("kind")
-    if kind not in KINDS:
-        raise UserError(f"{path}: unknown build kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return manifest
+    """The build's manifest (``pmd.shard.read_manifest``, kind checked), saying how to make a build."""
+    return shard_manifest.read_manifest(Path(build_dir), kind=KINDS, hint=MAKE_HINT)
 
 
 def read_counters(build_dir: str | Path, manifest: dict[str, Any] | None = None) -> CounterBook:
@@ -184,29 +173,11 @@ def stage_order(book: CounterBook, kind: str, nodes: bool = False) -> list[str]:
 # ---------------------------------------------------------------- shard readers
 
 
-def _members(tar_path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {suffix: bytes}) per sample, in tar order; a key is the member name up to its first dot."""
-    current, group = None, {}
-    with tarfile.open(tar_path, "r") as tar:
-        for m in tar:
-            if not m.isfile():
-                continue
-            key, _, suffix = m.name.rpartition("/")[2].partition(".")
-            if current is not None and key != current:
-                yield current, group
-                group = {}
-            current = key
-            f = tar.extractfile(m)
-            group[suffix] = f.read() if f else b""
-    if current is not None:
-        yield current, group
-
-
 def iter_shard_samples(build: Build, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Pair samples from the tar shards: ``{"key", "json" (dict), "text", "image" (bytes), "ext"}``."""
     n = 0
     for path in build.shard_paths():
-        for key, group in _members(path):
+        for key, group in read_tar_shard(path):
             meta = json.loads(group.get("json", b"{}") or b"{}")
             ext = next((e for e in ("jpg", "jpeg", "png", "webp") if e in group), None)
             text = group["txt"].decode("utf-8") if "txt" in group else meta.get("text", "")
@@ -220,7 +191,7 @@ def iter_shard_documents(build: Build, limit: int | None = None) -> Iterator[dic
     """Interleaved documents from the tar shards: the sample JSON plus ``"image_bytes"`` per position."""
     n = 0
     for path in build.shard_paths():
-        for key, group in _members(path):
+        for key, group in read_tar_shard(path):
             if "json" not in group:
                 continue
             doc = json.loads(group["json"])

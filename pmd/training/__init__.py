@@ -2,7 +2,9 @@
 
 Modules: ``config`` (typed configs), ``attention``/``model`` (encoders and heads), ``masking``
 (BEiT block masks, MLM 80/10/10), ``codebook`` (visual-code targets), ``losses`` (GC with
-all-gather, MMM, ITM, MIM, MLM), ``data`` (shards → batches), ``trainer`` (the loop),
-``checkpoint``, ``distributed``, ``validate`` (held-out report with a shuffled control), ``run``
-(``pmd train --data``: streaming training with resume) and ``realdata`` (Flickr8k/COCO folders → a build).
+all-gather, MMM, ITM, MIM, MLM), ``data`` (shards → batches through ``pmd.loaders``), ``trainer`` (the
+loop), ``checkpoint`` (tensors and plain data only), ``distributed``, ``validate`` (held-out report with a
+shuffled control: PASS / FAIL / INCONCLUSIVE), ``run`` (``pmd train --data``: streaming training with
+resume) and ``score`` (``pmd score``: per-pair alignment scores). Local Flickr8k/COCO folders are a build
+input: the ``image_folder`` source (``pmd.sources.local_folder``).
 """

@@ -95,6 +95,7 @@ class DataConfig:
     text_weight: float = 0.0       # text-only (MLM) batches drawn from the shards' captions
     workers: int = 4
     prefetch: int = 4
+    shuffle_buffer: int = 1000     # samples in the loaders' shuffle buffer (per consumer)
     tokenizer: str | None = None   # a vocab file; None trains WordPiece on the training captions
     train_crop_scale: tuple[float, float] = (0.9, 1.0)
     fit: Literal["crop", "squash"] = "crop"  # validation images: centre square crop, or whole image squashed
@@ -109,6 +110,9 @@ class ValidateConfig:
     recall_k: int = 10             # PASS is judged on held-out R@k (k in 1, 5, 10) ...
     chance_factor: float = 2.0     # ... which must be >= factor x chance R@k ...
     margin: float = 0.15           # ... and >= control R@k + margin, in both directions
+    min_part_queries: int = 20     # a source / shard with fewer held-out queries is reported, not judged
+    part_z: float = 2.5            # a part is misaligned when >= z std. errors below the run and within z of chance/control
+    decisive_pairs: int = 100000   # INCONCLUSIVE: the real-pair build size the `small` config needs (measured)
 
     def __post_init__(self) -> None:
         if self.recall_k not in (1, 5, 10):

@@ -1,24 +1,27 @@
-"""Batches for the trainer from PMD build directories (docs/ARCHITECTURE.md layout).
+"""Batches for the trainer, read through ``pmd.loaders`` (one data path for every consumer of shards).
 
-* ``open_build`` reads ``manifest.json`` and checks each shard's sha256 (a tampered or truncated
-  shard is a clear error, never silent training on the wrong data).
-* ``iter_shard`` yields ``(key, jpeg bytes, caption)`` from one WebDataset tar.
-* ``Collator`` turns decoded samples into a batch: uint8 images, BEiT patch masks, token ids,
-  MLM masks — all fixed-size, so the step needs no host syncs.
-* ``InMemoryPairs`` holds a small build decoded once (validation, CPU tests); ``ShardStream`` streams
-  large builds through DataLoader workers with pinned memory (GPU training, the benchmark).
-* ``write_build`` writes samples in the same layout (shards, Parquet sidecars, manifest last), used
-  to turn Flickr8k/COCO folders into a validatable build and by the tests.
+* ``open_build`` reads ``manifest.json`` with ``pmd.shard.manifest.read_manifest`` and checks the shards
+  against it once, in the calling process (sizes always; sha256 when ``verify="sha256"``) — never per rank
+  or per DataLoader worker.
+* Shards are read by ``pmd.loaders.ShardStream`` (the stream ``pmd.loaders.pair_pipeline`` returns: node and
+  worker split, the loaders' policy for fewer shards than consumers, the corrupt-sample policy) with
+  ``TrainDecoder``, which uses the loaders' member readers and ``TextEncoder`` (the loaders' one special-token
+  set) and adds what FLAVA training needs beyond the loaders' eval transform: a random crop of 0.9–1.0 of the
+  area, the whole-image ``squash`` fit, uint8 output, the image sha256 and the sample's source.
+* ``Collator`` turns decoded samples into a batch: uint8 images, BEiT patch masks, token ids, MLM masks —
+  all fixed-size, so the step needs no host syncs. ``BatchCollate`` is the DataLoader ``collate_fn``
+  (``pmd.loaders.collate`` + the masks, seeded by the batch's keys, so a resumed run masks alike).
+* ``InMemoryPairs`` holds a small build decoded once (validation, scoring, CPU tests) with a deterministic
+  batch stream and the shuffled-caption control.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
-import tarfile
-from collections.abc import Iterable, Iterator
+import random
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,70 +31,27 @@ import torch
 from PIL import Image
 
 from pmd.errors import UserError
+from pmd.loaders import SPECIAL_TOKENS, ConsumerInfo, ShardStream, TextEncoder, collate, load_tokenizer, train_wordpiece
+from pmd.loaders.errors import CorruptSampleError
+from pmd.loaders.pairs import image_member, json_member, text_member
+from pmd.loaders.shards import consumer_shards
 from pmd.training.config import MaskingConfig, ModelConfig
 from pmd.training.masking import BlockMasker, mask_tokens, mlm_slots
 
 log = logging.getLogger(__name__)
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
 
 # ----------------------------------------------------------------------------- tokenizer
 
-def train_tokenizer(captions: Iterable[str], vocab_size: int, max_len: int):
-    """A WordPiece tokenizer trained on ``captions`` (``pmd.loaders.tokenizer`` when available)."""
-    try:
-        from pmd.loaders.tokenizer import train_wordpiece  # the loaders' shared implementation
-    except ImportError:
-        train_wordpiece = None
-    if train_wordpiece is not None:
-        tok = train_wordpiece(list(captions), vocab_size=vocab_size)
-    else:
-        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=1)
-        tok.train_from_iterator(list(captions), trainer)
-    return _finish_tokenizer(tok, max_len)
+def train_tokenizer(captions: Iterable[str], vocab_size: int, max_len: int = 0):
+    """The loaders' deterministic WordPiece tokenizer trained on ``captions`` (``max_len`` is applied by
+    ``TextEncoder``; accepted here for callers that pass it)."""
+    return train_wordpiece(list(captions), vocab_size=vocab_size)
 
 
-def load_tokenizer_file(path: str | Path, max_len: int):
-    """A user-provided vocab (``vocab.txt``, one WordPiece token a line) or ``tokenizer.json``."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"tokenizer {p} not found")
-    try:
-        from pmd.loaders.tokenizer import load_tokenizer
-    except ImportError:
-        load_tokenizer = None
-    if load_tokenizer is not None:
-        tok = load_tokenizer(p)
-    elif p.suffix == ".json":
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(str(p))
-    else:
-        from tokenizers import BertWordPieceTokenizer
-
-        tok = BertWordPieceTokenizer(str(p), lowercase=True)
-    return _finish_tokenizer(tok, max_len)
-
-
-def _finish_tokenizer(tok, max_len: int):
-    from tokenizers.processors import TemplateProcessing
-
-    tok = getattr(tok, "_tokenizer", tok)  # BertWordPieceTokenizer wraps a Tokenizer
-    ids = {t: tok.token_to_id(t) for t in SPECIAL_TOKENS}
-    missing = [t for t, i in ids.items() if i is None]
-    if missing:
-        raise UserError(f"tokenizer lacks special tokens {missing}")
-    tok.post_processor = TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
-    tok.enable_truncation(max_len)
-    tok.enable_padding(pad_id=ids["[PAD]"], pad_token="[PAD]", length=max_len)
-    return tok
+def load_tokenizer_file(path: str | Path, max_len: int = 0):
+    """A user-provided ``vocab.txt`` or ``tokenizer.json`` (the loaders' reader and special tokens)."""
+    return load_tokenizer(path)
 
 
 # ----------------------------------------------------------------------------- build directories
@@ -103,66 +63,45 @@ class Build:
     shards: list[Path]
     samples: list[int]
 
+    @property
+    def urls(self) -> list[str]:
+        return [str(p) for p in self.shards]
 
-def open_build(root: str | Path, verify: bool = True) -> Build:
-    """Read and check a PMD build directory (``kind: pmd-pairs``)."""
+
+def open_build(root: str | Path, verify: str | None = "size") -> Build:
+    """Read a PMD pairs build and check its shards against the manifest, once.
+
+    ``verify``: ``"size"`` (default: every shard present with the manifest's size — cheap), ``"sha256"``
+    (also the content hash: reads every byte; on request), or None.
+    """
+    from pmd.shard.manifest import read_manifest, verify_manifest
+
     root = Path(root)
-    mpath = root / "manifest.json"
-    if not mpath.is_file():
-        raise UserError(f"{root} is not a PMD build (no manifest.json)")
-    manifest = json.loads(mpath.read_text())
+    manifest = read_manifest(root)
     if manifest.get("kind") != "pmd-pairs":
-        raise UserError(f"{mpath}: kind is {manifest.get('kind')!r}, expected 'pmd-pairs'")
-    shards, counts = [], []
-    for entry in manifest["shards"]:
-        p = root / entry["path"]
-        if not p.is_file():
-            raise UserError(f"{mpath}: shard {entry['path']} is missing")
-        if verify and entry.get("sha256"):
-            digest = hashlib.sha256(p.read_bytes()).hexdigest()
-            if digest != entry["sha256"]:
-                raise UserError(f"{p}: sha256 {digest[:12]}… does not match the manifest ({entry['sha256'][:12]}…)")
-        shards.append(p)
-        counts.append(int(entry.get("samples", 0)))
-    if not shards:
-        raise UserError(f"{mpath}: the build has no shards")
-    return Build(root, manifest, shards, counts)
+        raise UserError(f"{root / 'manifest.json'}: kind is {manifest.get('kind')!r}, expected 'pmd-pairs'")
+    if not manifest["shards"]:
+        raise UserError(f"{root / 'manifest.json'}: the build has no shards")
+    if verify not in (None, "size", "sha256"):
+        raise ValueError(f"verify must be None, 'size' or 'sha256', not {verify!r}")
+    if verify:
+        problems = verify_manifest(root, check_sha256=verify == "sha256")
+        if problems:
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise UserError(f"{root}: shards do not match the manifest: {problems[0]}{more}")
+    shards = [root / e["path"] for e in manifest["shards"]]
+    return Build(root, manifest, shards, [int(e.get("samples", 0)) for e in manifest["shards"]])
 
 
-def iter_shard(path: Path) -> Iterator[tuple[str, bytes, str]]:
-    """``(key, image bytes, caption)`` for each complete sample of a WebDataset tar, in order."""
-    cur: dict[str, bytes] = {}
-    key = None
-    with tarfile.open(path) as tf:
-        for m in tf:
-            if not m.isfile():
-                continue
-            k, _, ext = m.name.rpartition("/")[2].partition(".")
-            if k != key:
-                if key is not None and _complete(cur):
-                    yield key, _image_bytes(cur), cur["txt"].decode("utf-8")
-                key, cur = k, {}
-            cur[ext] = tf.extractfile(m).read()
-        if key is not None and _complete(cur):
-            yield key, _image_bytes(cur), cur["txt"].decode("utf-8")
-
-
-def _complete(s: dict[str, bytes]) -> bool:
-    return "txt" in s and any(e in s for e in ("jpg", "jpeg", "png", "webp"))
-
-
-def _image_bytes(s: dict[str, bytes]) -> bytes:
-    return next(s[e] for e in ("jpg", "jpeg", "png", "webp") if e in s)
-
-
-def decode_image(data: bytes, size: int, rng: np.random.Generator | None = None,
+def decode_image(data: bytes, size: int, rng: random.Random | None = None,
                  scale: tuple[float, float] = (1.0, 1.0), fit: str = "crop") -> np.ndarray:
-    """JPEG → (3, size, size) uint8. ``fit="crop"``: a square crop of ``scale`` of the area (random with
-    ``rng``, else centred on the largest square), resized. ``fit="squash"``: the whole image resized to
-    the square (FLAVA's eval transform; keeps shapes near the edges that captions mention).
-    ``draft`` keeps big JPEGs cheap to decode."""
+    """Image bytes → (3, size, size) uint8. ``fit="crop"``: a square crop of ``scale`` of the area (random with
+    ``rng``, else centred on the largest square), resized. ``fit="squash"``: the whole image resized to the
+    square (FLAVA's eval transform; keeps shapes near the edges that captions mention). ``draft`` keeps big
+    JPEGs cheap to decode."""
     img = Image.open(io.BytesIO(data))
-    img.draft("RGB", (size, size))
+    if img.format == "JPEG":
+        img.draft("RGB", (size, size))
     img = img.convert("RGB")
     w, h = img.size
     if fit == "squash":
@@ -170,14 +109,63 @@ def decode_image(data: bytes, size: int, rng: np.random.Generator | None = None,
     if fit != "crop":
         raise ValueError(f"fit must be 'crop' or 'squash', not {fit!r}")
     side = min(w, h)
-    if rng is not None and scale != (1.0, 1.0):
-        side = int(side * np.sqrt(rng.uniform(*scale)))
+    if rng is not None and tuple(scale) != (1.0, 1.0):
+        side = max(1, int(side * np.sqrt(rng.uniform(*scale))))
     if rng is not None:
-        x0, y0 = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+        x0, y0 = rng.randint(0, w - side), rng.randint(0, h - side)
     else:
         x0, y0 = (w - side) // 2, (h - side) // 2
     img = img.resize((size, size), Image.BICUBIC, box=(x0, y0, x0 + side, y0 + side))
     return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+
+
+class TrainDecoder:
+    """A ``pmd.loaders.ShardStream`` decoder: RawSample → ``{"key", "image" uint8 (3,S,S), "input_ids",
+    "attention_mask", "text", "source", "shard", "image_sha256"}``. ``random=True`` crops at random
+    (``scale`` of the area); undecodable images follow the loaders' corrupt-sample policy."""
+
+    def __init__(self, encoder: TextEncoder, size: int, fit: str = "crop", scale: tuple[float, float] = (1.0, 1.0),
+                 random: bool = False) -> None:
+        self.encoder, self.size, self.fit, self.scale, self.random = encoder, size, fit, tuple(scale), random
+
+    def __call__(self, raw, rng: random.Random) -> dict[str, Any]:
+        data = image_member(raw)
+        meta = json_member(raw)
+        text = text_member(raw, meta)
+        try:
+            image = decode_image(data, self.size, rng if self.random else None, self.scale, self.fit)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise CorruptSampleError("bad_image", f"cannot decode image: {type(exc).__name__}: {exc}") from exc
+        ids, mask = self.encoder(text)
+        return {"key": raw.key, "image": torch.from_numpy(np.ascontiguousarray(image)), "input_ids": ids,
+                "attention_mask": mask, "text": text, "source": str((meta or {}).get("source") or "unknown"),
+                "shard": Path(raw.url).name, "image_sha256": hashlib.sha256(data).hexdigest()}
+
+
+def pair_stream(source: str | Sequence[str], decoder: TrainDecoder, *, shuffle: bool, seed: int = 0,
+                shuffle_buffer: int = 1000, on_error: str = "warn") -> ShardStream:
+    """The loaders' shard stream over ``source`` (a build directory — then the loaders check each shard
+    against its manifest row as they read it — or shard paths) with the trainer's decoder."""
+    return ShardStream(source if isinstance(source, str) else list(source), decode=decoder, shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed,
+                       on_error=on_error)
+
+
+def read_samples(source: str | Sequence[str], encoder: TextEncoder, size: int, fit: str = "crop") -> list[dict[str, Any]]:
+    """Every sample of ``source`` (build directory or shard paths) in shard order, decoded once (one process)."""
+    stream = pair_stream(source, TrainDecoder(encoder, size, fit), shuffle=False)
+    out = list(stream)
+    skipped = stream.errors.total
+    if skipped:
+        log.warning("%d unreadable sample(s) skipped (pmd.loaders' corrupt-sample policy)", skipped)
+    return out
+
+
+def check_consumers(source: str | Sequence[str], rank: int, world: int, workers: int) -> None:
+    """The loaders' rule for fewer shards than consumers, checked before workers start (one clear error)."""
+    from pmd.loaders import expand_shards
+
+    consumer_shards(expand_shards(source), seed=0, epoch=0, shuffle=False,
+                    info=ConsumerInfo(rank=rank, world_size=world, worker=0, num_workers=max(1, workers)))
 
 
 # ----------------------------------------------------------------------------- batches
@@ -191,21 +179,24 @@ class Collator:
                                   tuple(masking.mim_aspect))
         self.masking, self.max_len = masking, model.max_text_len
         self.tokenizer = tokenizer
+        self.encoder = TextEncoder(tokenizer, model.max_text_len)
         self.vocab_size = model.vocab_size
+        if tokenizer.get_vocab_size() > model.vocab_size:
+            raise UserError(f"tokenizer has {tokenizer.get_vocab_size()} tokens > model.vocab_size {model.vocab_size}")
         self.mask_id = tokenizer.token_to_id("[MASK]")
-        self.special = np.zeros(max(model.vocab_size, tokenizer.get_vocab_size()), dtype=bool)
-        for t in (*SPECIAL_TOKENS, "<image>", "<EOC>"):  # the loaders' tokenizer adds the last two
+        if self.mask_id is None:
+            raise UserError("tokenizer has no [MASK] token")
+        self.special = np.zeros(model.vocab_size, dtype=bool)
+        for t in SPECIAL_TOKENS:
             if tokenizer.token_to_id(t) is not None:
                 self.special[tokenizer.token_to_id(t)] = True
         self.slots = mlm_slots(self.max_len, masking.mlm_probability)
-        if tokenizer.get_vocab_size() > model.vocab_size:
-            raise UserError(f"tokenizer has {tokenizer.get_vocab_size()} tokens > model.vocab_size {model.vocab_size}")
 
     def tokenize(self, captions: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        enc = self.tokenizer.encode_batch(captions)
-        ids = np.array([e.ids for e in enc], dtype=np.int64)
-        attn = np.array([e.attention_mask for e in enc], dtype=bool)
-        return ids, attn
+        if not captions:
+            return np.zeros((0, self.max_len), np.int64), np.zeros((0, self.max_len), bool)
+        enc = [self.encoder(c) for c in captions]
+        return np.stack([i.numpy() for i, _ in enc]), np.stack([m.numpy() for _, m in enc]).astype(bool)
 
     def image_part(self, images: np.ndarray | torch.Tensor, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         masks = [self.masker(rng) for _ in range(len(images))]
@@ -230,6 +221,21 @@ class Collator:
         return out
 
 
+class BatchCollate:
+    """DataLoader ``collate_fn``: ``pmd.loaders.collate`` of decoded samples, then the FLAVA masks. The mask
+    RNG is seeded by (seed, the batch's keys), so the same batch is masked alike after a resume."""
+
+    def __init__(self, collator: Collator, seed: int) -> None:
+        self.collator, self.seed = collator, seed
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        b = collate(samples)
+        digest = hashlib.sha256("\n".join(b["key"]).encode()).digest()
+        rng = np.random.default_rng([self.seed, int.from_bytes(digest[:8], "little")])
+        return self.collator("paired", rng, images=b["image"], ids=b["input_ids"].numpy(),
+                             attn=b["attention_mask"].numpy().astype(bool))
+
+
 def batch_kinds(weights: dict[str, float], mix: str, seed: int) -> Iterator[str]:
     """The kind of each step: round-robin over kinds with weight > 0, or sampled by weight."""
     kinds = [k for k, w in weights.items() if w > 0]
@@ -247,26 +253,45 @@ def batch_kinds(weights: dict[str, float], mix: str, seed: int) -> Iterator[str]
 
 
 class InMemoryPairs:
-    """A small set of pairs decoded once: uint8 images (N,3,S,S) and token ids (N,L)."""
+    """A small set of pairs decoded once: uint8 images (N,3,S,S), token ids (N,L), and per pair its key,
+    caption, source, shard and image sha256 (held-out recall per source and per shard, the split)."""
 
-    def __init__(self, images: np.ndarray, ids: np.ndarray, attn: np.ndarray, keys: list[str], captions: list[str]) -> None:
+    def __init__(self, images: np.ndarray, ids: np.ndarray, attn: np.ndarray, keys: list[str], captions: list[str],
+                 sources: list[str] | None = None, shards: list[str] | None = None,
+                 image_hashes: list[str] | None = None) -> None:
         self.images, self.ids, self.attn, self.keys, self.captions = images, ids, attn, keys, captions
+        n = len(keys)
+        self.sources = sources if sources is not None else ["unknown"] * n
+        self.shards = shards if shards is not None else ["unknown"] * n
+        self.image_hashes = image_hashes if image_hashes is not None else \
+            [hashlib.sha256(images[i].tobytes()).hexdigest() for i in range(n)]
 
     def __len__(self) -> int:
         return len(self.keys)
 
     @classmethod
-    def from_samples(cls, samples: list[tuple[str, bytes, str]], size: int, collator: Collator,
-                     fit: str = "crop") -> "InMemoryPairs":
-        images = np.stack([decode_image(b, size, fit=fit) for _, b, _ in samples]) if samples else np.zeros((0, 3, size, size), np.uint8)
-        captions = [t for _, _, t in samples]
-        ids, attn = collator.tokenize(captions)
-        return cls(images, ids, attn, [k for k, _, _ in samples], captions)
+    def from_decoded(cls, samples: list[dict[str, Any]], size: int) -> "InMemoryPairs":
+        """From ``TrainDecoder`` outputs (``read_samples``)."""
+        if not samples:
+            return cls(np.zeros((0, 3, size, size), np.uint8), np.zeros((0, 1), np.int64), np.zeros((0, 1), bool),
+                       [], [], [], [], [])
+        return cls(np.stack([s["image"].numpy() for s in samples]),
+                   np.stack([s["input_ids"].numpy() for s in samples]),
+                   np.stack([s["attention_mask"].numpy() for s in samples]).astype(bool),
+                   [s["key"] for s in samples], [s["text"] for s in samples], [s["source"] for s in samples],
+                   [s["shard"] for s in samples], [s["image_sha256"] for s in samples])
+
+    def subset(self, idx: Sequence[int]) -> "InMemoryPairs":
+        idx = list(idx)
+        return InMemoryPairs(self.images[idx], self.ids[idx], self.attn[idx], [self.keys[i] for i in idx],
+                             [self.captions[i] for i in idx], [self.sources[i] for i in idx],
+                             [self.shards[i] for i in idx], [self.image_hashes[i] for i in idx])
 
     def with_captions_permuted(self, seed: int) -> "InMemoryPairs":
         """The control: captions shuffled across samples (images untouched)."""
         perm = np.random.default_rng(seed).permutation(len(self))
-        return InMemoryPairs(self.images, self.ids[perm], self.attn[perm], self.keys, [self.captions[i] for i in perm])
+        return InMemoryPairs(self.images, self.ids[perm], self.attn[perm], self.keys, [self.captions[i] for i in perm],
+                             self.sources, self.shards, self.image_hashes)
 
     def batches(self, collator: Collator, batch_size: int, kinds: Iterator[str], seed: int,
                 start: int = 0, rank: int = 0, world: int = 1) -> Iterator[tuple[str, dict[str, torch.Tensor]]]:
@@ -286,105 +311,3 @@ class InMemoryPairs:
                 rng = np.random.default_rng([seed, step, rank, 7])
                 yield kind, collator(kind, rng, images=self.images[sel], ids=self.ids[sel], attn=self.attn[sel])
             step += 1
-
-
-class ShardStream(torch.utils.data.IterableDataset):
-    """Streams paired batches from shards; worker ``w`` of rank ``r`` reads shards ``w + W·r :: W·R``.
-
-    Batches are collated in the workers; use with ``DataLoader(batch_size=None, pin_memory=True)``.
-    """
-
-    def __init__(self, shards: list[Path], collator: Collator, image_size: int, batch_size: int, seed: int = 0,
-                 crop_scale: tuple[float, float] = (0.9, 1.0), rank: int = 0, world: int = 1,
-                 skip_batches: int = 0, workers: int = 1) -> None:
-        super().__init__()
-        self.shards, self.collator, self.size, self.bs = list(shards), collator, image_size, batch_size
-        self.seed, self.scale, self.rank, self.world = seed, tuple(crop_scale), rank, world
-        self.skip, self.workers = skip_batches, max(workers, 1)
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        info = torch.utils.data.get_worker_info()
-        wid = info.id if info else 0
-        slot, stride = wid + self.workers * self.rank, self.workers * self.world
-        # DataLoader takes batches from workers in turn: batch k came from worker k % workers.
-        skip = max(0, -(-(self.skip - wid) // self.workers)) * self.bs
-        epoch = 0
-        while True:
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))
-            mine = [self.shards[i] for i in order if i % stride == slot % len(self.shards)] or \
-                [self.shards[order[slot % len(self.shards)]]]
-            rng = np.random.default_rng([self.seed, epoch, slot])
-            buf: list[tuple[np.ndarray, str]] = []
-            for path in mine:
-                for _, data, text in iter_shard(path):
-                    if skip:
-                        skip -= 1
-                        continue
-                    try:
-                        buf.append((decode_image(data, self.size, rng, self.scale), text))
-                    except Exception as exc:  # noqa: BLE001 - one bad image never stops training
-                        log.warning("%s: undecodable image skipped: %s", path.name, exc)
-                        continue
-                    if len(buf) == self.bs:
-                        ids, attn = self.collator.tokenize([t for _, t in buf])
-                        yield self.collator("paired", rng, images=np.stack([i for i, _ in buf]), ids=ids, attn=attn)
-                        buf = []
-            epoch += 1
-
-
-# ----------------------------------------------------------------------------- writing builds
-
-def _tar_member(tf: tarfile.TarFile, name: str, data: bytes) -> None:
-    ti = tarfile.TarInfo(name)
-    ti.size, ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname, ti.mode = len(data), 0, 0, 0, "", "", 0o644
-    tf.addfile(ti, io.BytesIO(data))
-
-
-def write_build(out: str | Path, samples: Iterable[dict[str, Any]], shard_size: int = 1000,
-                config: dict[str, Any] | None = None) -> Path:
-    """Write ``samples`` (dicts with ``key, jpg (bytes), text`` and optional metadata) as a PMD build:
-    ``shards/pairs-NNNNNN.tar`` + ``.parquet``, then ``manifest.json`` last (temp + rename)."""
-    import datetime
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    out = Path(out)
-    (out / "shards").mkdir(parents=True, exist_ok=True)
-    entries: list[dict[str, Any]] = []
-    chunk: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        n = len(entries)
-        rel = f"shards/pairs-{n:06d}.tar"
-        tmp = out / (rel + ".tmp")
-        rows = []
-        with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tf:
-            for s in chunk:
-                meta = {k: v for k, v in s.items() if k != "jpg"}
-                meta.setdefault("id", s["key"])
-                _tar_member(tf, f"{s['key']}.jpg", s["jpg"])
-                _tar_member(tf, f"{s['key']}.txt", s["text"].encode("utf-8"))
-                _tar_member(tf, f"{s['key']}.json", json.dumps(meta, sort_keys=True).encode("utf-8"))
-                rows.append({**{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in meta.items()},
-                             "shard": rel})
-        tmp.replace(out / rel)
-        pq.write_table(pa.Table.from_pylist(rows), out / rel.replace(".tar", ".parquet"))
-        data = (out / rel).read_bytes()
-        entries.append({"path": rel, "parquet": rel.replace(".tar", ".parquet"), "samples": len(chunk),
-                        "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-        chunk.clear()
-
-    for s in samples:
-        chunk.append(s)
-        if len(chunk) == shard_size:
-            flush()
-    if chunk:
-        flush()
-    manifest = {"kind": "pmd-pairs", "format_version": 1, "shards": entries,
-                "total_samples": sum(e["samples"] for e in entries), "config": config or {}, "versions": {},
-                "counters": [], "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    tmp.replace(out / "manifest.json")
-    return out

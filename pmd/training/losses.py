@@ -3,7 +3,8 @@
 Paired batches: global contrastive (GC) on the unmasked unimodal CLS embeddings, all-gathered
 with gradients; ITM on ``[CLS_M]`` with in-batch negatives (random as in FLAVA, or hard ones
 sampled from the GC similarities as in ALBEF); MMM-image (visual codes) and MMM-text on the
-masked multimodal sequence. ITM negatives are excluded from GC rows and from MMM, as in FLAVA.
+masked multimodal sequence. ITM negatives are excluded from MMM (their caption is another image's)
+but stay GC rows: their unimodal image and caption still match.
 Image-only batches: MIM; text-only batches: MLM. Nothing here reads a tensor back to the host.
 """
 
@@ -113,7 +114,9 @@ class FlavaPretraining(nn.Module):
         sims = (img_emb @ txt_emb.T).detach() * m.clamped_scale().detach() if w.itm_negatives == "hard" else None
         partner, neg = choose_negatives(ids, w.itm_negative_fraction, sims)
         pos = ~neg
-        out["gc"] = contrastive_loss(img_emb, txt_emb, m.clamped_scale(), pos)
+        # The unimodal pairs of ITM negatives are still true pairs here (the negative caption only enters the
+        # multimodal pass), so every row stays in GC; FLAVA drops them because its text was replaced.
+        out["gc"] = contrastive_loss(img_emb, txt_emb, m.clamped_scale())
         # Masked passes → multimodal encoder; negatives take another row's (masked) caption.
         img_pre, _ = m.image(images, batch["patch_mask"])
         txt_pre, _ = m.text(batch["masked_ids"], attn)

@@ -56,6 +56,24 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def freeze_unused_heads(model: FlavaModel, cfg: TrainConfig) -> bool:
+    """Freeze heads that no configured loss uses (so DDP needs no unused-parameter search); returns whether
+    several batch kinds are mixed (then some parameters are idle on some steps and DDP must look for them)."""
+    d, w = cfg.data, cfg.loss
+    kinds = {k for k, wt in (("paired", d.paired_weight), ("image", d.image_weight), ("text", d.text_weight)) if wt > 0}
+    used = {"mim_head": "image" in kinds and w.mim != 0, "mlm_head": "text" in kinds and w.mlm != 0,
+            "mmm_image_head": "paired" in kinds and w.mmm_image != 0,
+            "mmm_text_head": "paired" in kinds and w.mmm_text != 0,
+            "itm_head": "paired" in kinds and w.itm != 0}
+    for name, on in used.items():
+        for p in getattr(model, name).parameters():
+            p.requires_grad_(on)
+    if "paired" in kinds and w.itm == 0 and (w.mmm_image == 0 and w.mmm_text == 0):
+        for p in model.multimodal.parameters():
+            p.requires_grad_(False)
+    return len(kinds) > 1
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, codebook: nn.Module, device: torch.device | None = None) -> None:
         self.cfg = cfg
@@ -65,6 +83,7 @@ class Trainer:
         self.objective = FlavaPretraining(self.model, codebook.to(self.device), cfg.loss)
         o = cfg.optim
         fused = self.device.type == "cuda"
+        mixed = freeze_unused_heads(self.model, cfg)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr, betas=tuple(o.betas),
                                            eps=o.eps, fused=fused)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -72,7 +91,9 @@ class Trainer:
         self.module: nn.Module = self.objective
         if is_distributed():
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.module = nn.parallel.DistributedDataParallel(self.objective, device_ids=ids, find_unused_parameters=True)
+            # Unused-parameter search costs a graph walk every step; only mixed batch kinds need it (a paired
+            # step leaves the MIM/MLM heads idle, an image step the text tower); heads no loss uses are frozen.
+            self.module = nn.parallel.DistributedDataParallel(self.objective, device_ids=ids, find_unused_parameters=mixed)
         if cfg.compile:
             self.module = torch.compile(self.module, dynamic=False)
         self.step = 0

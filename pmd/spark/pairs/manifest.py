@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from pmd.pairs.stats import ordered_counters, write_stats
 from pmd.config import to_dict
+from pmd.pairs.config import BuildConfig
+from pmd.pairs.stats import ordered_counters
+from pmd.spark.pairs.stats import write_stats
+from pmd.spark.stages import Runner
 
 log = logging.getLogger(__name__)
 
 KIND = "pmd-pairs"
 
 
-def finish_build(runner: Any, wall_seconds: float) -> None:
+def finish_build(runner: Runner, cfg: BuildConfig, wall_seconds: float) -> None:
     from pmd.shard import write_manifest
 
     out = runner.out_dir
     shards = runner.sd("shard").info().get("shards", [])
     write_stats(runner.spark, out, runner.book, wall_seconds, shards)
-    path = write_manifest(out, KIND, shards, to_dict(runner.cfg), ordered_counters(runner.book))
+    path = write_manifest(out, KIND, shards, to_dict(cfg), ordered_counters(runner.book))
     log.info("build finished: %d shards, %d samples, manifest %s", len(shards),
              sum(s["samples"] for s in shards), path)
     write_card(out)

@@ -1,0 +1,233 @@
+"""The stage machinery both builds share: ``DIR/stages/<stage>/`` directories and the ``Runner``.
+
+A stage writes ``data/`` (Spark Parquet, one row per input record with its ``outcome``), then
+``counters.json``, then ``_SUCCESS`` (JSON with the stage's config fingerprint) last. A rerun skips
+a stage whose marker carries the same fingerprint; a killed stage has no marker and is redone from
+scratch. The counters are counted by Spark from the stage's rows (``source, outcome, reason``
+groups) and reconciled against what the previous stage kept, so a join that loses or duplicates
+rows fails the build naming the stage and source instead of passing quietly.
+
+The ``Runner`` is generic: the build passes its fingerprint function (config → stage hash) and its
+book function (pure: outcome counts → ``CounterBook``). Paths may be local or fsspec URLs
+(``s3://``); Spark gets the ``s3a://`` spelling.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from pmd.counters import CounterBook
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+#: ``(source, outcome, reason, n)``: what a stage's rows say, counted by Spark.
+OutcomeCount = tuple[str, str, "str | None", int]
+#: Pure: ``(stage, outcome counts, per-source inputs or None) → book`` (None: input = outputs).
+BookFn = Callable[[str, list[OutcomeCount], "dict[str, int] | None"], CounterBook]
+
+
+# -- files ------------------------------------------------------------------------------------
+
+def fs_and_path(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs, path
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *[p.strip("/") for p in parts]])
+
+
+def spark_path(url: str) -> str:
+    """The spelling Spark's Hadoop filesystems understand (s3:// → s3a://, local → absolute)."""
+    if url.startswith("s3://"):
+        return "s3a://" + url[len("s3://"):]
+    if "://" in url:
+        return url
+    return os.path.abspath(url)
+
+
+def exists(url: str) -> bool:
+    fs, p = fs_and_path(url)
+    return fs.exists(p)
+
+
+def write_bytes_atomic(url: str, data: bytes) -> None:
+    """Local: temp file + rename. Object stores: a single PUT is already all-or-nothing."""
+    fs, p = fs_and_path(url)
+    parent = p.rsplit("/", 1)[0]
+    fs.makedirs(parent, exist_ok=True)
+    if isinstance(fs, LocalFileSystem):
+        tmp = f"{p}.tmp-{uuid.uuid4().hex}"
+        with fs.open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    else:
+        with fs.open(p, "wb") as f:
+            f.write(data)
+
+
+def write_json_atomic(url: str, obj: Any) -> None:
+    write_bytes_atomic(url, (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode("utf-8"))
+
+
+def read_json(url: str) -> Any:
+    fs, p = fs_and_path(url)
+    with fs.open(p, "rb") as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def remove(url: str) -> None:
+    fs, p = fs_and_path(url)
+    if fs.exists(p):
+        fs.rm(p, recursive=True)
+
+
+@dataclass(frozen=True)
+class StageDir:
+    """``out_dir/stages/<stage>/``: ``data/`` (and other datasets), ``counters.json``, ``_SUCCESS``."""
+
+    out_dir: str
+    stage: str
+
+    @property
+    def path(self) -> str:
+        return join(self.out_dir, "stages", self.stage)
+
+    def sub(self, name: str) -> str:
+        return join(self.path, name)
+
+    @property
+    def data(self) -> str:
+        return self.sub("data")
+
+    @property
+    def marker(self) -> str:
+        return self.sub("_SUCCESS")
+
+    def is_done(self, fingerprint: str) -> bool:
+        if not exists(self.marker):
+            return False
+        try:
+            return read_json(self.marker).get("fingerprint") == fingerprint
+        except (ValueError, OSError):
+            return False
+
+    def reset(self) -> None:
+        """Start the stage afresh: whatever a killed or outdated run left is removed."""
+        remove(self.path)
+
+    def counters(self) -> CounterBook:
+        return CounterBook.from_list(read_json(self.sub("counters.json")))
+
+    def commit(self, fingerprint: str, counters: CounterBook, extra: dict[str, Any] | None = None) -> None:
+        """Counters, then the marker: a stage without its marker is unfinished, whatever else is there."""
+        write_json_atomic(self.sub("counters.json"), counters.to_list())
+        write_json_atomic(self.marker, {"stage": self.stage, "fingerprint": fingerprint, **(extra or {})})
+
+    def info(self) -> dict[str, Any]:
+        return read_json(self.marker)
+
+
+# -- counting ---------------------------------------------------------------------------------
+
+def count_inputs(df: "DataFrame", by: str = "source") -> dict[str, int]:
+    """Rows per ``by`` value (a handful of groups: the driver gets one row per source)."""
+    return {r[by]: int(r["count"]) for r in df.groupBy(by).count().collect()}
+
+
+def count_outcomes(df: "DataFrame", by: str = "source") -> list[OutcomeCount]:
+    """``(source, outcome, reason, n)`` groups of a stage's rows, sorted."""
+    rows = df.groupBy(by, "outcome", "reason").count().collect()
+    return sorted(((r[by], r["outcome"], r["reason"], int(r["count"])) for r in rows),
+                  key=lambda t: (t[0], t[1], t[2] or ""))
+
+
+# -- running ----------------------------------------------------------------------------------
+
+class Runner:
+    """Runs stages in order; each stage commits data, counters and its marker, in that order.
+
+    ``fingerprint(stage)`` hashes the config parts the stage (and the ones before it) depend on;
+    ``book(stage, counts, inputs)`` turns Spark's outcome counts into a reconciled-checkable book.
+    ``progress`` (optional) is a context-manager factory ``(spark, stage) → ctx`` around each stage.
+    """
+
+    def __init__(self, spark: "SparkSession", out_dir: str, fingerprint: Callable[[str], str], book: BookFn,
+                 progress_interval: float = 5.0, kept_outcome: str = "kept", by: str = "source") -> None:
+        self.spark, self.out_dir = spark, out_dir
+        self.fingerprint, self.book_fn = fingerprint, book
+        self.progress_interval, self.kept_outcome, self.by = progress_interval, kept_outcome, by
+        self.book = CounterBook()
+        self.timings: dict[str, float] = {}
+        self.skipped: list[str] = []
+
+    def sd(self, stage: str) -> StageDir:
+        return StageDir(self.out_dir, stage)
+
+    def read(self, stage: str, sub: str = "data") -> "DataFrame":
+        return self.spark.read.parquet(spark_path(self.sd(stage).sub(sub)))
+
+    def kept(self, stage: str) -> "DataFrame":
+        return self.read(stage).where(f"outcome = '{self.kept_outcome}'")
+
+    def count_book(self, stage: str, out_df: "DataFrame", inputs: "dict[str, int] | DataFrame | None") -> CounterBook:
+        """The stage's counters counted from ``out_df``, reconciled (raises ``ReconciliationError``).
+
+        ``inputs``: per-source input counts, or a DataFrame of input rows to count, or None
+        (the first stage: input = outcomes)."""
+        if inputs is not None and not isinstance(inputs, dict):
+            inputs = count_inputs(inputs, self.by)
+        book = self.book_fn(stage, count_outcomes(out_df, self.by), inputs)
+        book.check_reconciled()
+        return book
+
+    def stage(self, name: str, work: Callable[[StageDir], None], input_stage: str | None,
+              extra: Callable[[], dict[str, Any]] | None = None) -> None:
+        """Run ``work(stage_dir)`` unless the stage's marker matches; count, reconcile, commit."""
+        from pmd.spark.progress import SparkStageProgress, report_done
+
+        sd = self.sd(name)
+        fp = self.fingerprint(name)
+        if sd.is_done(fp):
+            log.info("%s: already done (marker %s), skipping", name, sd.marker)
+            self.book = self.book.merge(sd.counters())
+            self.skipped.append(name)
+            return
+        sd.reset()
+        t0 = time.monotonic()
+        log.info("%s: starting", name)
+        with SparkStageProgress(self.spark, name, self.progress_interval):
+            work(sd)
+        # input = what the previous stage kept (its own books, counted from its rows); the outputs are
+        # counted from this stage's rows: a join that loses or duplicates rows cannot balance
+        inputs = None if input_stage is None else {c.source: c.kept for c in self.book if c.stage == input_stage}
+        book = self.count_book(name, self.read(name), inputs)
+        secs = time.monotonic() - t0
+        tot = book.total(name)
+        report_done(name, tot.input, tot.kept, tot.n_dropped, tot.n_failed, secs)
+        sd.commit(fp, book, {"seconds": round(secs, 3), **(extra() if extra else {})})
+        self.timings[name] = secs
+        self.book = self.book.merge(book)
+
+    def check_chain(self, stages: Sequence[str]) -> None:
+        check_books(self.book, stages)
+
+
+def check_books(book: CounterBook, stages: Sequence[str]) -> None:
+    """Every stage balances, and each stage took in exactly what the one before it kept."""
+    book.check_reconciled()
+    present = [s for s in stages if any(c.stage == s for c in book)]
+    for up, down in zip(present, present[1:]):
+        book.check_chain(up, down)
