@@ -153,10 +153,10 @@ def main() -> int:
     args = ap.parse_args()
     if args.python:
         from pmd.interleaved import extract as extract_mod
-        from pmd.interleaved import filters as filters_mod
+        from pmd.interleaved import metrics
 
         extract_mod.use_walker("python")
-        filters_mod._ts = None
+        metrics.use_textstats("python")
     res = {}
     if args.mode in ("quality", "all"):
         res["quality"] = quality()

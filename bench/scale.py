@@ -35,6 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from driver_memory import jvm_heap_peak_mb, vm_hwm_mb  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -110,22 +113,6 @@ def pmd_config(tsv: Path, cores: int) -> dict[str, Any]:
 
 # -- one build, in a fresh process ------------------------------------------------------------
 
-def _vm_hwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _jvm_heap_peak_mb(spark: Any) -> float:
-    mf = spark.sparkContext._jvm.java.lang.management.ManagementFactory
-    total = 0
-    for pool in mf.getMemoryPoolMXBeans():
-        if str(pool.getType()) == "Heap memory":
-            total += pool.getPeakUsage().getUsed()
-    return total / 2**20
-
-
 def child_pmd(n: int, work: Path, cores: int, variants: int) -> dict[str, Any]:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -153,9 +140,9 @@ def child_pmd(n: int, work: Path, cores: int, variants: int) -> dict[str, Any]:
         stages = {s: StageDir(str(out), s).info()["seconds"] for s in STAGES}
         manifest = json.loads((out / "manifest.json").read_text())
         res = {"n": n, "samples": manifest["total_samples"], "wall_s": round(wall, 1), "stage_seconds": stages,
-               "driver_jvm_heap_mb": round(_jvm_heap_peak_mb(spark), 1)}
+               "driver_jvm_heap_mb": round(jvm_heap_peak_mb(spark), 1)}
         spark.stop()
-        res["driver_rss_mb"] = round(_vm_hwm_mb(), 1)
+        res["driver_rss_mb"] = round(vm_hwm_mb(), 1)
         return res
     finally:
         server.terminate()

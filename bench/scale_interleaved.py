@@ -32,6 +32,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from driver_memory import jvm_heap_peak_mb, vm_hwm_mb  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white", "pink", "brown"]
 SHAPES = ["circle", "square", "triangle", "star", "hexagon", "diamond", "heart", "cross"]
@@ -139,19 +142,6 @@ def write_warcs(out: Path, n: int, base_url: str, scenes: list[str], seed: int =
 
 # -- one size, in a fresh process -----------------------------------------------------------
 
-def _vm_hwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _jvm_heap_peak_mb(spark: Any) -> float:
-    mf = spark.sparkContext._jvm.java.lang.management.ManagementFactory
-    return sum(p.getPeakUsage().getUsed() for p in mf.getMemoryPoolMXBeans()
-               if str(p.getType()) == "Heap memory") / 2**20
-
-
 def child(n: int, work: Path, cores: int) -> dict[str, Any]:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -188,7 +178,7 @@ def child(n: int, work: Path, cores: int) -> dict[str, Any]:
     return {"n": n, "pages": planted["pages"], "planted": planted, "stage_seconds": secs, "wall_s": round(wall, 1),
             "documents": manifest["total_samples"], "dedup_dropped": counters["dedup"]["dropped"],
             "dedup_nodes_dropped": counters["dedup_nodes"]["dropped"],
-            "driver_rss_mb": round(_vm_hwm_mb(), 1), "driver_jvm_heap_mb": round(_jvm_heap_peak_mb(spark), 1)}
+            "driver_rss_mb": round(vm_hwm_mb(), 1), "driver_jvm_heap_mb": round(jvm_heap_peak_mb(spark), 1)}
 
 
 def run_size(n: int, work: Path, cores: int) -> dict[str, Any]:

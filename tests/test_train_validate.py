@@ -20,7 +20,10 @@ from pmd.training.config import load_train_config
 from pmd.training.data import open_build
 from pmd.training.validate import auroc, chance_median_rank, chance_recall, validate_build, verdict
 
-THREADS = int(os.environ.get("PMD_TEST_THREADS", "2"))  # 2 cores in CI
+# One thread: the verdicts below were measured so. With 2 threads torch's float reductions run in another order
+# and the 150-step tiny run ends elsewhere (the t2i margin over the PASS line is only ~0.02-0.1), so the
+# thread count is part of the experiment, like the seed.
+THREADS = int(os.environ.get("PMD_VALIDATE_THREADS", "1"))
 
 
 def tiny():

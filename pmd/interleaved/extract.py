@@ -71,9 +71,9 @@ def runtime_info() -> dict[str, str]:
     """Which implementations run in this process: ``{"walker": "compiled"|"python", "textstats":
     "compiled"|"python"}`` (the extraction walk and the filters' text statistics); same outputs either
     way, only the speed differs, so a build records it next to its throughput."""
-    from pmd.interleaved import filters
+    from pmd.interleaved import metrics
 
-    return {"walker": WALKER, "textstats": "compiled" if getattr(filters, "_ts", None) is not None else "python"}
+    return {"walker": WALKER, "textstats": metrics.TEXTSTATS}
 
 
 def extract_document(
