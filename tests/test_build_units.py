@@ -232,3 +232,23 @@ def test_no_row_runs_language_id_twice(tmp_path, monkeypatch):
     other = [dict(rows[0], source="coco", lang=None, lang_score=None)]
     filter_rows(other, {"coco": source_filters(cfg)})
     assert seen["filter"] == 1
+
+
+def test_pmd_build_exits_non_zero_naming_the_stage_that_kept_nothing(sample_build, tmp_path, caplog):
+    """Issue 15: a build whose download stage kept no pair still commits (so retry-failed can recover it)
+    but `pmd build` exits 1 and names the stage, its count and its top reasons."""
+    import json
+    import logging
+
+    from pmd.commands.build import _exit_status
+
+    assert _exit_status(sample_build) == 0
+    m = json.loads((sample_build / "manifest.json").read_text())
+    for c in m["counters"]:
+        if c["stage"] in ("download", "dedup_images", "shard"):
+            c.update(kept=0, dropped={}, failed={"timeout": c["input"]} if c["stage"] == "download" else {})
+    m.update(total_samples=0, shards=[])
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    with caplog.at_level(logging.ERROR, logger="pmd.build"):
+        assert _exit_status(tmp_path) == 1
+    assert "stage download kept 0 of" in caplog.text and "timeout" in caplog.text and "retry-failed" in caplog.text

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 HELP = "Run the PMD corpus build (Spark): ingest, filter, dedup, download, shard, manifest, stats."
+
+log = logging.getLogger("pmd.build")
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -41,4 +44,26 @@ def run(args: argparse.Namespace) -> int:
         load_build_config(SAMPLE_CONFIG, overrides)  # a bad --set fails before the sample is generated
         out = build_embedded_sample(args.out, seed=args.seed, sample_dir=args.sample_dir, overrides=overrides)
     print(f"{out}/manifest.json")
-    return 0
+    return _exit_status(out)
+
+
+def _exit_status(out) -> int:
+    """1 when a stage kept nothing (the build still committed, so `pmd retry-failed` can recover it)."""
+    from pmd.counters import CounterBook
+    from pmd.shard.manifest import read_manifest
+
+    manifest = read_manifest(out)
+    if manifest.get("total_samples"):
+        return 0
+    from pmd.pairs.config import STAGES
+
+    book = CounterBook.from_list(manifest.get("counters", []))
+    stages = {c.stage for c in book}
+    empty = next((st for st in STAGES if st in stages and book.total(st).kept == 0), "shard")
+    tot = book.total(empty) if empty in stages else None
+    why = ", ".join(f"{k} {v}" for k, v in sorted({**tot.dropped, **tot.failed}.items(), key=lambda kv: -kv[1])[:5]) \
+        if tot is not None else ""
+    log.error("the build kept no pair: stage %s kept 0 of %s (%s); see `pmd stats %s`%s", empty,
+              tot.input if tot is not None else 0, why or "no input", out,
+              "; transient download errors: `pmd retry-failed DIR`" if empty == "download" else "")
+    return 1
