@@ -15,10 +15,8 @@ before/after are measured in one sitting on the same files.
 from __future__ import annotations
 
 import argparse
-import gzip
 import io
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -28,22 +26,11 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("PMD_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-def _pages() -> list[tuple[str, bytes]]:
-    from pmd.interleaved.warc import WarcPage, read_warc
-
-    out = []
-    d = DATA / "web" / "article-benchmark"
-    gt = json.loads((d / "ground-truth.json").read_text(encoding="utf-8"))
-    for k, v in sorted(gt.items()):
-        out.append((v["url"], gzip.decompress((d / "html" / f"{k}.html.gz").read_bytes())))
-    for p in sorted((DATA / "web" / "trafilatura-cache").glob("*.htm*")):
-        out.append((f"https://{p.stem}/", p.read_bytes()))
-    for w in sorted((DATA / "warc").glob("*.warc.gz")):
-        out += [(r.url, r.html) for r in read_warc(w) if isinstance(r, WarcPage)]
-    return out
+# the same real pages as the WARC → documents benchmark
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from interleaved_extract import _real_pages as _pages  # noqa: E402
 
 
 def _write(pages: list[tuple[str, bytes]], path: Path, gz: bool) -> None:

@@ -8,7 +8,9 @@ The Parquet sidecar has ``id, url, texts, images`` (original URLs), ``metadata``
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -130,28 +132,9 @@ def _docs_with_blobs(rows: Iterable[dict[str, Any]]) -> Iterator[tuple[Interleav
 def shard_batches(batches: Iterator[pa.RecordBatch], out_dir: str) -> Iterator[pa.RecordBatch]:
     """``mapInArrow`` body: joined documents with ``shard`` (index) and ``blobs`` (``[{pos, jpg}]``), sorted
     by ``(shard, id)``, in; one ``shard`` row per written shard and one ``doc`` stats row per document out."""
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for batch in batches:
-            yield from batch.to_pylist()
-
-    it = rows()
-    pending = next(it, None)
-    while pending is not None:
-        index = pending["shard"]
-        group: list[dict[str, Any]] = [pending]
-
-        def same_shard() -> Iterator[dict[str, Any]]:
-            nonlocal pending
-            yield group[0]
-            for r in it:
-                if r["shard"] != index:
-                    pending = r
-                    return
-                yield r
-            pending = None
-
-        info, stats = write_shard(Path(out_dir), index, _docs_with_blobs(same_shard()))
+    rows = (r for batch in batches for r in batch.to_pylist())
+    for index, same_shard in itertools.groupby(rows, key=operator.itemgetter("shard")):
+        info, stats = write_shard(Path(out_dir), index, _docs_with_blobs(same_shard))
         out = [{"kind": "shard", "index": index, **info.to_dict()}] + [{"kind": "doc", **s} for s in stats]
         yield pa.RecordBatch.from_pylist([{k: r.get(k) for k in SHARD_OUT_SCHEMA.names} for r in out],
                                          schema=SHARD_OUT_SCHEMA)

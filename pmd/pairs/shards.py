@@ -10,7 +10,9 @@ a pair whose image bytes are missing fails with ``image_missing`` and takes no p
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -78,24 +80,15 @@ def write_shards_fn(shard_dir: str, prefix: str):
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pmd.shard import write_parquet_sidecar, write_tar_shard
 
-        def rows() -> Iterator[dict[str, Any]]:
-            for b in batches:
-                yield from b.to_pylist()
-
-        it = rows()
-        pending = next(it, None)
-        while pending is not None:
-            idx = pending["shard_index"]
+        rows = (r for b in batches for r in b.to_pylist())
+        for idx, same_shard in itertools.groupby(rows, key=operator.itemgetter("shard_index")):
             name = shard_name(prefix, idx)
             group: list[dict[str, Any]] = []
 
             def samples() -> Iterator[tuple[str, dict[str, bytes]]]:
-                nonlocal pending
-                while pending is not None and pending["shard_index"] == idx:
-                    row = pending
+                for row in same_shard:
                     group.append({k: v for k, v in row.items() if k != "jpg"})
                     yield row["id"], sample_members(row)
-                    pending = next(it, None)
 
             info = write_tar_shard(Path(shard_dir) / f"{name}.tar", samples(), ext_order=("jpg", "txt", "json"))
             write_parquet_sidecar(Path(shard_dir) / f"{name}.parquet",
