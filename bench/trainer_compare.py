@@ -1,18 +1,29 @@
 """FLAVA training throughput, pmd's trainer vs Hugging Face transformers' ``FlavaForPreTraining``, side by side.
 
 Both models are random-init with the same widths, depths, heads, vocabulary, image and text sizes (HF from
-``FlavaConfig()`` with those fields set from the pmd config), the same batch, the same paired step (unmasked
-image + text passes for the contrastive loss, masked passes + fusion for ITM, MMM-image and MMM-text, 10 %
-ITM negatives, AdamW, grad-clip 1.0) and the same precision. MIM labels are given to HF precomputed (pmd's
-codebook is a cheap random projection; HF's dVAE codebook is not built: ``init_codebook=False``).
-Prints one JSON line per implementation (``"impl": "pmd"`` / ``"impl": "hf"``): samples/s, step ms,
-parameters, FLOPs per pair (fwd+bwd, counted by ``torch.utils.flop_counter``), data-wait fraction,
-peak memory. Requires the ``bench`` extra (transformers).
+``FlavaConfig()`` with those fields set from the pmd config), the same batch (captions fill the 77-token context),
+the same losses (GC, ITM with 10 % negatives, MMM-image, MMM-text; no MIM/MLM on paired steps), AdamW with the same
+fused/unfused choice (``fused_adamw`` in each line), grad-clip 1.0 and the same precision. Per paired step:
 
-    # CPU (base config, small batch, fp32) — the CPU target is pmd >= 1.3x HF:
-    .venv/bin/python bench/trainer_compare.py --device cpu --config base --batch 4 --steps 3 --precision fp32
+* HF: two ``FlavaModel`` calls, every layer at every position: unmasked image + text (fusion skipped), masked image
+  + text + fusion; heads at the masked positions of the ITM-positive rows; GC over the positive rows. Its MIM labels
+  are given precomputed (HF's dVAE codebook is not built: ``init_codebook=False``, its cost is not counted).
+* pmd: visual codes from its random-projection quantiser (pooling + two small matmuls, counted: ~0.1 GFLOP/pair);
+  one image-tower pass over the unmasked and masked images stacked (one patch convolution), one text-tower pass over
+  the unmasked and masked captions stacked; the last layer of each unmasked half only at its CLS row, the fusion
+  encoder's last layer only at ``[CLS_M]`` and the masked positions (the rows the losses read); heads at the masked
+  positions of every row (the negatives' labels are ignored); GC over every row.
+
+The losses equal the every-row computation (``tests/test_train_model.py::test_step_equals_the_straightforward_
+computation``). Prints one JSON line per implementation (``"impl": "pmd"`` / ``"impl": "hf"``): samples/s (median
+over ``--repeat`` windows, alternating implementations on the synthetic batch), step ms, CPU s per step, parameters,
+FLOPs per pair (fwd+bwd, counted by ``torch.utils.flop_counter``, with the CPU flash-attention kernel counted like
+the CUDA ones), data-wait fraction, peak memory; then one ratio line per setting. Requires the ``bench`` extra.
+
+    # CPU (base config, small batch, fp32; 1 thread on a shared machine) — the CPU target is pmd >= 1.3x HF:
+    .venv/bin/python bench/trainer_compare.py --device cpu --config base --batch 2 --steps 1 --repeat 3 --precision fp32 --threads 1
     # GPU (bf16, batch 128): eager and torch.compile for both, synthetic and from shards (see bench/RESULTS.md):
-    .venv/bin/python bench/trainer_compare.py --config base --batch 128 --steps 20 --compile both --data BUILD --workers 14
+    .venv/bin/python bench/trainer_compare.py --config base --batch 128 --steps 10 --warmup 3 --compile both --data BUILD --workers 14
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -85,6 +98,7 @@ class HFStep:
         torch.manual_seed(cfg.seed)
         self.model = FlavaForPreTraining(hf_config(cfg)).to(device).train()
         self.module = torch.compile(self.model) if compile_ else self.model
+        # pmd's Trainer's rule (fused AdamW on CUDA); each JSON line reports ``fused_adamw`` so a drift shows.
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                                      fused=device.type == "cuda")
         self.device, self.bf16, self.cfg = device, bf16, cfg
@@ -121,6 +135,9 @@ class HFStep:
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.opt
+
 
 class PmdStep:
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
@@ -136,54 +153,95 @@ class PmdStep:
     def params(self) -> int:
         return sum(p.numel() for p in self.trainer.model.parameters())  # all, frozen idle heads included
 
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.trainer.optimizer
+
+
+def _cpu_sdpa_flops(q, k, v, *args, out_shape=None, **kwargs) -> int:  # noqa: ANN001
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(q, k, v)
+
+
+def _cpu_sdpa_backward_flops(grad_out, q, k, v, *args, out_shape=None, **kwargs) -> int:  # noqa: ANN001
+    from torch.utils.flop_counter import sdpa_backward_flop_count
+
+    return sdpa_backward_flop_count(grad_out, q, k, v)
+
 
 def flops_per_pair(step, batch: dict[str, torch.Tensor], bs: int) -> float:
-    """fwd+bwd FLOPs of one step / batch size (counted, not estimated)."""
+    """fwd+bwd FLOPs of one step / batch size (counted, not estimated). torch's counter has no formula for the CPU
+    flash-attention kernel that SDPA takes on CPU (it would count pmd's attention as zero there): it gets the same
+    formula as the CUDA kernels."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    aten = torch.ops.aten
+    counter = FlopCounterMode(display=False, custom_mapping={
+        aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops,
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops})
     with counter:
         step.loss(batch).backward()
     return counter.get_total_flops() / bs
 
 
-def run_one(impl: str, cfg: TrainConfig, device: torch.device, batches: Callable, steps: int, warmup: int,
-            data: str) -> dict[str, Any]:
-    bs = cfg.data.batch_size
-    step = PmdStep(cfg, device) if impl == "pmd" else HFStep(cfg, device, cfg.compile, cfg.precision == "bf16")
-    it = batches()
-    first, _ = next(it)
-    flops = flops_per_pair(step, first, bs) if not cfg.compile else float("nan")  # the counter and dynamo don't mix
-    t0 = time.perf_counter()
-    for _ in range(warmup):
-        b, _ = next(it)
-        step(b)
-    sync(device)
-    warm_s = time.perf_counter() - t0
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    waited, last = 0.0, None
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        b, w = next(it)
-        waited += w
-        last = step(b)
-    sync(device)
-    dt = time.perf_counter() - t0
-    peak = round(torch.cuda.max_memory_allocated() / 2 ** 30, 2) if device.type == "cuda" else None
-    params = step.params()
-    del step, it  # free the model and the loader before the next implementation runs
-    import gc
+class Timed:
+    """One implementation on one data source: built, FLOPs counted, warmed up; then timed in windows of ``steps``
+    (wall and process CPU time; on a shared CPU the CPU time is the steadier of the two)."""
 
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    return {"impl": impl, "config": cfg.name, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-            "data": data, "batch": bs, "steps": steps, "compile": cfg.compile, "precision": cfg.precision,
-            "samples_per_s": round(steps * bs / dt, 3), "step_ms": round(1000 * dt / steps, 1),
-            "params": params, "gflops_per_pair": round(flops / 1e9, 2) if math.isfinite(flops) else None,
-            "data_wait_fraction": round(waited / dt, 4), "warmup_s": round(warm_s, 1),
-            "peak_mem_gib": peak, "last_loss": round(float(last), 4), "torch": torch.__version__}
+    def __init__(self, impl: str, cfg: TrainConfig, device: torch.device, batches: Callable, warmup: int,
+                 data: str) -> None:
+        self.impl, self.cfg, self.device, self.data = impl, cfg, device, data
+        self.step = PmdStep(cfg, device) if impl == "pmd" else HFStep(cfg, device, cfg.compile, cfg.precision == "bf16")
+        self.it = batches()
+        first, _ = next(self.it)
+        bs = cfg.data.batch_size
+        self.flops = flops_per_pair(self.step, first, bs) if not cfg.compile else float("nan")  # counter vs dynamo
+        t0 = time.perf_counter()
+        for _ in range(warmup):
+            b, _ = next(self.it)
+            self.step(b)
+        sync(device)
+        self.warm_s = time.perf_counter() - t0
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        self.windows: list[tuple[float, float, float]] = []  # (wall s, CPU s, data wait s)
+        self.last: torch.Tensor | None = None
+
+    def window(self, steps: int) -> None:
+        waited = 0.0
+        c0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(steps):
+            b, w = next(self.it)
+            waited += w
+            self.last = self.step(b)
+        sync(self.device)
+        self.windows.append((time.perf_counter() - t0, time.process_time() - c0, waited))
+
+    def result(self, steps: int) -> dict[str, Any]:
+        bs, cfg, device = self.cfg.data.batch_size, self.cfg, self.device
+        walls, cpus = [w for w, _, _ in self.windows], [c for _, c, _ in self.windows]
+        wall, cpu = statistics.median(walls), statistics.median(cpus)
+        peak = round(torch.cuda.max_memory_allocated() / 2 ** 30, 2) if device.type == "cuda" else None
+        return {"impl": self.impl, "config": cfg.name,
+                "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+                "data": self.data, "batch": bs, "steps": steps, "repeats": len(self.windows), "compile": cfg.compile,
+                "precision": cfg.precision, "threads": torch.get_num_threads(),
+                "samples_per_s": round(steps * bs / wall, 3), "step_ms": round(1000 * wall / steps, 1),
+                "samples_per_s_each": [round(steps * bs / w, 3) for w in walls],
+                "cpu_s_per_step": round(cpu / steps, 3),
+                "params": self.step.params(), "fused_adamw": bool(self.step.optimizer().defaults.get("fused")),
+                "gflops_per_pair": round(self.flops / 1e9, 2) if math.isfinite(self.flops) else None,
+                "data_wait_fraction": round(sum(x for _, _, x in self.windows) / sum(walls), 4),
+                "warmup_s": round(self.warm_s, 1), "peak_mem_gib": peak,
+                "last_loss": round(float(self.last), 4), "torch": torch.__version__}
+
+    def close(self) -> None:
+        del self.step, self.it  # free the model and the loader before the next implementation runs
+        import gc
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -191,7 +249,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--config", default="base")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batch", type=int, default=None, help="per-step batch (default: the config's)")
-    ap.add_argument("--steps", type=int, default=20, help="timed steps")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per window")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="timed windows per implementation, alternating between implementations on the synthetic "
+                         "batch (both models stay built); results are medians")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5 on CUDA, 1 on CPU)")
     ap.add_argument("--compile", choices=["no", "yes", "both"], default="no", help="torch.compile: no, yes, or both runs")
     ap.add_argument("--precision", choices=["bf16", "fp32"], default=None)
@@ -226,11 +287,27 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     tok = train_tokenizer(captions, base.model.vocab_size)
     collator = Collator(base.model, base.masking, tok)
     results = []
+    impls = [s.strip() for s in a.impl.split(",") if s.strip()]
+
+    def emit(run: Timed) -> None:
+        res = run.result(a.steps)
+        run.close()
+        if device.type == "cpu":
+            res["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+        line = json.dumps(res)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        if a.out:
+            with open(a.out, "a") as f:
+                f.write(line + "\n")
+        results.append(res)
+
     compiles = {"no": [False], "yes": [True], "both": [False, True]}[a.compile]
     sources = (["synthetic"] if a.synthetic else []) + ([a.data] if a.data else [])
     for data in sources:
         for comp in compiles:
-            for impl in [s.strip() for s in a.impl.split(",") if s.strip()]:
+            runs: list[Timed] = []
+            for impl in impls:
                 cfg = load_train_config(a.config, {**over, "compile": comp})
                 if data == "synthetic":
                     fixed = to_device(synthetic_batch(collator, cfg, cfg.data.batch_size), device)
@@ -249,19 +326,29 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                             wait = time.perf_counter() - t
                             nxt = to_device(host, device)  # overlaps the step (non_blocking from pinned memory)
                             yield cur, wait
-                res = run_one(impl, cfg, device, batches, a.steps, warmup, data)
-                line = json.dumps(res)
-                sys.stdout.write(line + "\n")
-                sys.stdout.flush()
-                if a.out:
-                    with open(a.out, "a") as f:
-                        f.write(line + "\n")
-                results.append(res)
-    by = {(r["data"], r["compile"], r["impl"]): r["samples_per_s"] for r in results}
-    for (data, comp, impl), sps in by.items():
-        if impl == "pmd" and (data, comp, "hf") in by:
-            sys.stdout.write(json.dumps({"ratio": "pmd/hf", "data": data, "compile": comp,
-                                         "speedup": round(sps / by[(data, comp, "hf")], 3)}) + "\n")
+                run = Timed(impl, cfg, device, batches, warmup, data)
+                if data == "synthetic":  # timed below, alternating with the other implementations
+                    runs.append(run)
+                    continue
+                for _ in range(a.repeat):  # from shards: one at a time (two loaders would share the workers' CPUs)
+                    run.window(a.steps)
+                emit(run)
+            for _ in range(a.repeat):
+                for run in runs:
+                    run.window(a.steps)
+            for run in runs:
+                emit(run)
+    by = {(r["data"], r["compile"], r["impl"]): r for r in results}
+    for (data, comp, impl), r in by.items():
+        hf = by.get((data, comp, "hf"))
+        if impl == "pmd" and hf:
+            line = {"ratio": "pmd/hf", "data": data, "compile": comp,
+                    "speedup": round(r["samples_per_s"] / hf["samples_per_s"], 3)}
+            if device.type == "cpu":  # on a GPU the host's CPU time says little
+                line["cpu_speedup"] = round(hf["cpu_s_per_step"] / r["cpu_s_per_step"], 3)
+            if r["fused_adamw"] != hf["fused_adamw"]:
+                line["optimizers_differ"] = True
+            sys.stdout.write(json.dumps(line) + "\n")
     return results
 
 

@@ -27,7 +27,8 @@ def test_killed_build_resumes_to_identical_shards(sample_build, tmp_path):
     args = _pmd("build", "--out", str(out), "--sample-dir", str(sample_build / "sample"))
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    fetching = out / "cache" / "download" / "_input"
+    # the checked, distinct URLs img2dataset reads (pmd.download.engine step 3): fetching starts next
+    fetching = out / "cache" / "download" / "_work" / "urls" / "_SUCCESS"
     deadline = time.monotonic() + 600
     try:
         while not fetching.exists() and proc.poll() is None and time.monotonic() < deadline:

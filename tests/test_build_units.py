@@ -252,3 +252,101 @@ def test_pmd_build_exits_non_zero_naming_the_stage_that_kept_nothing(sample_buil
     with caplog.at_level(logging.ERROR, logger="pmd.build"):
         assert _exit_status(tmp_path) == 1
     assert "stage download kept 0 of" in caplog.text and "timeout" in caplog.text and "retry-failed" in caplog.text
+
+
+def _mixed_outcomes():
+    """Outcomes of every kind: records with URL / path / crop images and odd metas, drops, failures."""
+    from pmd.verdict import Dropped, Failure
+
+    return [
+        PairRecord("coco", "a cat on a mat", ImageRef(path="a.jpg"), {"image_id": 7, "split": "train"}, "en", 0.5,
+                   "f.json", None),
+        Dropped("empty_caption", "f.tsv", 4),
+        PairRecord("visual_genome", 'a "red" {square}', ImageRef(path="vg.zip::1.jpg", crop=Crop(1, 2, 3, 4)),
+                   {"region_id": 9, "ok": True, "x": None, "w": 1.5, "%s": "100%", "{k}": "\\\n\t\u2028é😀"},
+                   input_file="r.json", input_line=2),
+        Failure("bad_json", "x" * 2000, "g.json", 1),
+        Dropped("too_short", "f.tsv", 5, "only 2 words"),
+        PairRecord("sbu_captions", "one two three", ImageRef(url="http://x.test/b.jpg"), {}, input_file="s.txt",
+                   input_line=9),
+        PairRecord("sbu_captions", "one two four", ImageRef(url="http://x.test/c.jpg"), {2: "int keys", 1: [1, {"c": 2}]}),
+        Failure("parser_crash", "", None, None),
+    ]
+
+
+def test_outcome_batch_equals_the_rows(tmp_path):
+    """The columnar ingest output is row for row what kept_row/reject_row give (YFCC and odd records)."""
+    from bench.yfcc_rows import write_rows
+    from pmd.pairs.outcomes import outcome_batch, reject_row
+    from pmd.sources.base import InputUnit
+    from pmd.sources.registry import get_source
+
+    def rows_of(source, items):
+        return [kept_row(i) if isinstance(i, PairRecord) else reject_row(source, i) for i in items]
+
+    path = write_rows(tmp_path / "yfcc100m_dataset", 3000, seed=1)
+    yfcc = list(get_source("yfcc100m").parse(InputUnit("yfcc100m", (str(path),)), {}))
+    assert {type(i).__name__ for i in yfcc} == {"PairRecord", "Dropped", "Failure"}
+    mixed = _mixed_outcomes()
+    for source, items in (("yfcc100m", yfcc), ("coco", mixed), ("coco", mixed[:1]), ("coco", mixed[1:2])):
+        got = outcome_batch(source, items)
+        assert got.schema == PAIR_OUTCOME_SCHEMA
+        assert got.to_pylist() == to_batch(rows_of(source, items), PAIR_OUTCOME_SCHEMA).to_pylist()
+    # the Spark function (units in, batches out) gives the parse_unit rows, batch after batch
+    from pmd.pairs.ingest import parse_units_fn
+
+    unit = InputUnit("yfcc100m", (str(path),))
+    units = pa.RecordBatch.from_pylist([{"source": "yfcc100m", "unit_index": 0, "unit": pickle.dumps(unit)}])
+    got = pa.Table.from_batches(list(parse_units_fn({"yfcc100m": {}}, 1000)(iter([units]))))
+    assert got.to_pylist() == to_batch(list(parse_unit("yfcc100m", unit, {})), PAIR_OUTCOME_SCHEMA).to_pylist()
+
+
+def test_meta_json_column_is_json_dumps():
+    from pmd.pairs.outcomes import meta_json_column
+
+    metas = [r.meta for r in _mixed_outcomes() if isinstance(r, PairRecord)]
+    metas += [{"a": "1", "b": "2"}, {"b": "3", "a": "4"}, {"a": "5", "c": "6"}, {"a": "7", "c": 8}, {"a": "%s"},
+              {"a": None, "b": False}, {"a": "x", "b": "y", "c": "z"}, {"z": "\x00\x1f\x7f\"'"}, {}]
+    assert meta_json_column(metas) == [json.dumps(m, ensure_ascii=False, sort_keys=True) for m in metas]
+
+
+def test_filter_batch_equals_filter_rows():
+    """The columnar filter gives the row filter's rows; record columns pass through untouched."""
+    from pmd.pairs.filtering import filter_batch
+
+    chains = {"conceptual_captions": source_filters(SourceConfig(paths=[], languages=["en"], min_lang_score=0.5,
+                                                                 min_words=3, max_words=6)),
+              "coco": source_filters(SourceConfig(paths=[]))}
+    ident = FakeIdentifier({"une image rouge sur fond gris": ("fr", 0.9), "a red square maybe": ("en", 0.3)})
+    rows = [_row(text="a red square on grey"), _row(text="une image rouge sur fond gris"),
+            _row(text="a red square maybe", lang="en", lang_score=0.75), _row(text="red square"),
+            _row(source="coco", text="une image rouge sur fond gris"), _row(source="yfcc100m")]
+    want = to_batch(filter_rows(rows, chains, ident), PAIR_OUTCOME_SCHEMA)
+    got = filter_batch(to_batch(rows, PAIR_OUTCOME_SCHEMA), chains, ident)
+    assert got.to_pylist() == want.to_pylist()
+    assert [r["reason"] for r in got.to_pylist()] == [None, "not_english", None, "too_few_words", None,
+                                                       "source_not_configured"]
+    labelled = to_batch([_row(text="a red square maybe", lang="en", lang_score=0.75)], PAIR_OUTCOME_SCHEMA)
+    assert filter_batch(labelled, chains, ident).column("lang_score").to_pylist() == [0.75]  # not re-identified
+
+
+def test_a_record_that_cannot_become_a_row_ends_its_unit_as_a_crash(monkeypatch):
+    """A meta JSON cannot hold (a parser bug) fails the unit from that record on, in both ingest paths."""
+    from pmd.pairs.ingest import parse_units_fn
+    from pmd.sources import registry
+
+    class BadMeta:
+        def parse(self, unit, options):
+            yield PairRecord("coco", "a cat on a mat", ImageRef(path="a.jpg"), input_file="f", input_line=1)
+            yield PairRecord("coco", "a dog on a mat", ImageRef(path="b.jpg"), {"x": {1, 2}}, input_file="f", input_line=2)
+            yield PairRecord("coco", "never reached", ImageRef(path="c.jpg"), input_file="f", input_line=3)
+
+    from pmd.sources.base import InputUnit
+
+    monkeypatch.setitem(registry.SOURCES, "coco", BadMeta())
+    unit = InputUnit("coco", ("f",))
+    rows = list(parse_unit("coco", unit, {}))
+    assert [(r["outcome"], r["reason"], r["input_line"]) for r in rows] == [("kept", None, 1), ("failed", "parser_crash", 2)]
+    units = pa.RecordBatch.from_pylist([{"source": "coco", "unit_index": 0, "unit": pickle.dumps(unit)}])
+    got = pa.Table.from_batches(list(parse_units_fn({}, 10)(iter([units])))).to_pylist()
+    assert got == to_batch(rows, PAIR_OUTCOME_SCHEMA).to_pylist()

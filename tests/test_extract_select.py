@@ -60,3 +60,86 @@ def test_figure_and_picture_images_stay_in_page_order(walker):
     order = [("i" if i else "t") for i in doc.images]
     assert order[0] == "t" and order.count("i") == 2 and order[-1] == "t"
     assert doc.images.index("https://x.org/a.jpg") < doc.images.index("https://x.org/b.webp")
+
+
+def _wrapped(inner: str, depth: int) -> str:
+    """``inner`` inside ``depth`` nested plain divs (the wrapper chains of card and section layouts)."""
+    return "<div>" * depth + inner + "</div>" * depth
+
+
+def test_article_split_into_wrapped_sections_is_kept_whole(walker):
+    """An article cut into sections (a review's chapters, a how-to's steps), each in its own chain of
+    wrapper divs deeper than the score reaches, keeps every section; a teaser box beside it does not."""
+    sections = "".join(_wrapped(f"<h3>Section {i}</h3><p>Section {i} text. {PARA}</p><p>More of section {i}. {PARA}</p>", 4)
+                       for i in range(5))
+    teasers = "".join(f"<li><a href='/t{i}'>Teaser headline number {i} about something else</a></li>" for i in range(8))
+    html = (f"<html><body><div class='page'><div class='body'>{sections}</div>"
+            f"<div class='rail'><ul>{teasers}</ul></div></div></body></html>")
+    text = _text(extract_document(html, "https://x.org/"))
+    assert all(f"Section {i} text." in text and f"More of section {i}." in text for i in range(5))
+    assert "Teaser headline" not in text
+
+
+def test_one_section_and_one_box_do_not_move_the_article(walker):
+    """Two strong containers under an ancestor are an article and something beside it (a bio, an
+    excerpt), not sections of one article: the selection stays on the article."""
+    article = "".join(f"<p>Article paragraph {i}. {PARA}</p>" for i in range(6))
+    other = "".join(f"<p>Excerpt of another post {i}. {PARA}</p>" for i in range(2))
+    html = (f"<html><body><div class='wrap'>{_wrapped(article, 3)}{_wrapped(other, 3)}</div></body></html>")
+    text = _text(extract_document(html, "https://x.org/"))
+    assert "Article paragraph 5." in text and "Excerpt of another post" not in text
+
+
+def test_a_long_comment_thread_does_not_elect_itself_the_article(walker):
+    """Readers' comments (a container named comments) with more prose than the article: the article is
+    chosen and the thread dropped."""
+    article = "".join(f"<p>Article paragraph {i}. {PARA}</p>" for i in range(3))
+    comments = "".join(f"<li><p>Reader comment {i}: {PARA} {PARA}</p></li>" for i in range(12))
+    html = (f"<html><body><div id='main'><div class='post'>{article}</div>"
+            f"<div id='comments'><ol>{comments}</ol></div></div></body></html>")
+    text = _text(extract_document(html, "https://x.org/"))
+    assert all(f"Article paragraph {i}." in text for i in range(3))
+    assert "Reader comment" not in text
+
+
+def test_prose_with_inline_links_stays_and_link_lists_go(walker):
+    """A paragraph where half the words are links (a deals post, a citation-heavy docs page) is content;
+    a block that is nearly all link text (a menu, a related-links line) is not."""
+    linked = ("We compared <a href='/a'>the first tablet on sale this week</a> with "
+              "<a href='/b'>the older model from last spring</a>, and the results were close.")
+    menu = " ".join(f"<a href='/m{i}'>Menu entry {i}</a>" for i in range(8))
+    html = (f"<html><body><article><p>{PARA}</p><p>{linked}</p><p>{PARA} Again.</p><div>{menu}</div>"
+            f"<p>{PARA} Last.</p></article></body></html>")
+    text = _text(extract_document(html, "https://x.org/"))
+    assert "the older model from last spring" in text and "Last." in text
+    assert "Menu entry" not in text
+
+
+def test_a_long_gallery_box_inside_the_article_text_does_not_elect_itself(walker):
+    """A boilerplate box nested between the article's paragraphs (a gallery of captioned slides, a
+    related-stories strip) with more caption prose than the article: the article is chosen, the box
+    dropped (it used to become the region, and the article around it was lost)."""
+    slides = "".join(f"<li><p>Slide {i} caption: {PARA}</p></li>" for i in range(20))
+    paras = [f"<p>Article paragraph {i}. {PARA}</p>" for i in range(4)]
+    html = (f"<html><body><div class='story'><div class='text'>{paras[0]}{paras[1]}"
+            f"<div class='widget type-gallery'><ul>{slides}</ul></div>{paras[2]}{paras[3]}</div></div>"
+            f"</body></html>")
+    text = _text(extract_document(html, "https://x.org/"))
+    assert all(f"Article paragraph {i}." in text for i in range(4))
+    assert "Slide 3 caption" not in text
+
+
+def test_an_index_of_teasers_in_several_lists_is_kept_whole(walker):
+    """An index page of equal short teaser cards in several lists (a section front): the climb goes to
+    the ancestor that holds most of the cards, not to the first list that has three of them."""
+    def section(s: int) -> str:
+        cards = "".join(f"<li><article><h2>Story {s}.{i}</h2><p>Teaser {s}.{i}: what happened, and why.</p>"
+                        f"</article></li>" for i in range(4))
+        return f"<section><h2>Section {s}</h2><ol>{cards}</ol></section>"
+
+    rail = "".join(f"<li><a href='/r{i}'>Most read headline number {i} of the day</a></li>" for i in range(8))
+    html = (f"<html><body><div class='page'><div class='fronts'>{''.join(section(s) for s in range(4))}</div>"
+            f"<div class='rail'><ul>{rail}</ul></div></div></body></html>")
+    text = _text(extract_document(html, "https://x.org/"))
+    assert all(f"Teaser {s}.{i}:" in text for s in range(4) for i in range(4))
+    assert "Most read headline" not in text

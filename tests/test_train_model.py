@@ -321,3 +321,99 @@ def test_batch_kinds_round_robin_and_weighted():
     assert abs(kinds.count("paired") / 4000 - 0.75) < 0.03 and "text" not in kinds
     again = batch_kinds({"paired": 3.0, "image": 1.0, "text": 0.0}, "weighted", 0)
     assert [next(again) for _ in range(50)] == kinds[:50]  # same seed on every rank → same modality
+
+
+def _reference_losses(obj, batch, kind):
+    """The straightforward FLAVA step the trainer must equal: separate unmasked and masked passes, every encoder
+    row computed, vocabulary logits at every position, then gathered at the masked ones."""
+    import torch.nn.functional as F
+
+    from pmd.training.losses import choose_negatives, contrastive_loss
+
+    m, w = obj.model, obj.w
+
+    def ce_at(logits, pos, labels):  # full (B,N,V) logits, gathered at pos (B,M)
+        picked = logits.gather(1, pos[..., None].expand(-1, -1, logits.shape[-1]))
+        return F.cross_entropy(picked.flatten(0, 1), labels.flatten(), ignore_index=-1, reduction="sum") / (
+            labels >= 0).sum().clamp(min=1)
+
+    if kind == "image":
+        h = m.image(batch["images"], batch["patch_mask"])[1][:, 1:]
+        return {"mim": ce_at(m.mim_head(h), batch["patch_idx"], obj._image_labels(batch))}
+    if kind == "text":
+        h = m.text(batch["masked_ids"], batch["attn"])[1]
+        return {"mlm": ce_at(m.mlm_head(h), batch["mlm_pos"], batch["mlm_labels"])}
+    images, ids, attn = batch["images"], batch["ids"], batch["attn"]
+    img = F.normalize(m.image_projection(m.image(images)[1][:, 0]), dim=-1)
+    txt = F.normalize(m.text_projection(m.text(ids, attn)[1][:, 0]), dim=-1)
+    sims = (img @ txt.T).detach() * m.clamped_scale().detach() if w.itm_negatives == "hard" else None
+    partner, neg = choose_negatives(ids, w.itm_negative_fraction, sims)
+    out = {"gc": contrastive_loss(img, txt, m.clamped_scale())}
+    img_pre = m.image(images, batch["patch_mask"])[0]
+    txt_pre = m.text(batch["masked_ids"], attn)[0]
+    take = torch.where(neg, partner, torch.arange(ids.shape[0]))
+    mm = m.multimodal(img_pre, txt_pre[take], attn[take])
+    out["itm"] = F.cross_entropy(m.itm_head(mm[:, 0]), (~neg).long())
+    n_img = img_pre.shape[1]
+    out["mmm_image"] = ce_at(m.mmm_image_head(mm[:, 2:1 + n_img]), batch["patch_idx"],
+                             torch.where(neg[:, None], -1, obj._image_labels(batch)))
+    out["mmm_text"] = ce_at(m.mmm_text_head(mm[:, 1 + n_img:]), batch["mlm_pos"],
+                            torch.where(neg[:, None], -1, batch["mlm_labels"]))
+    return out
+
+
+@pytest.mark.parametrize("negatives", ["random", "hard"])
+def test_step_equals_the_straightforward_computation(tok, negatives):
+    """The trainer's shortcuts (masked and unmasked passes stacked, last layers computed only at the rows a loss
+    reads, vocabulary logits only at masked positions) give the same losses and gradients as computing everything."""
+    from pmd.training.losses import FlavaPretraining
+
+    two = {"width": 64, "layers": 2, "heads": 2, "mlp_ratio": 2.0}
+    cfg = load_train_config("tiny", {"loss.itm_negative_fraction": 0.3, "loss.itm_negatives": negatives,
+                                     "model.image": two, "model.text": two, "model.multimodal": two,
+                                     "model.embed_dim": 64})
+    data, col = synthetic_pairs(cfg, tok)
+    torch.manual_seed(3)
+    obj = FlavaPretraining(FlavaModel(cfg.model, cfg.codebook.codes), build_codebook(cfg.codebook, cfg.model), cfg.loss)
+    params = [p for p in obj.model.parameters() if p.requires_grad]
+    for kind in ("paired", "image", "text"):
+        _, batch = next(data.batches(col, 12, iter([kind]), seed=1))
+        if kind == "text":  # padded captions: the key mask matters in both towers and in fusion
+            assert not bool(batch["attn"].all())
+        results = []
+        for fn in (lambda: obj(batch, kind), lambda: _reference_losses(obj, batch, kind)):
+            torch.manual_seed(11)  # the same ITM negatives for both
+            losses = fn()
+            names = [k for k in ("gc", "itm", "mmm_image", "mmm_text", "mim", "mlm") if k in losses]
+            grads = torch.autograd.grad(sum(losses[k] for k in names), params, allow_unused=True)
+            results.append(({k: float(losses[k].detach()) for k in names}, grads))
+        (got, got_g), (want, want_g) = results
+        assert got.keys() == want.keys() and len(got) in (1, 4)
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
+        used = 0
+        for p, a, b in zip(params, got_g, want_g):
+            assert (a is None) == (b is None)
+            if a is not None:
+                used += 1
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        assert used > 10
+
+
+def test_encoder_rows_equal_full_rows_gathered():
+    from pmd.training.attention import Encoder
+
+    torch.manual_seed(0)
+    enc = Encoder(32, 3, 4, 2.0, 1e-12).eval()
+    x = torch.randn(5, 9, 32)
+    mask = torch.ones(5, 9, dtype=torch.bool)
+    mask[1:, 6:] = False
+    rows = torch.tensor([[0, 3, 3], [8, 1, 0], [2, 2, 5], [7, 6, 0], [4, 0, 1]])
+    with torch.no_grad():
+        full_pre, full_post = enc(x, mask)
+        pre, post = enc(x, mask, rows)
+        cls, rest = enc.split_last(x, mask, 2)
+    idx = rows[..., None].expand(-1, -1, 32)
+    torch.testing.assert_close(pre, full_pre.gather(1, idx), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(post, full_post.gather(1, idx), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(cls, full_post[:2, 0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(rest, full_pre[2:], rtol=1e-5, atol=1e-6)

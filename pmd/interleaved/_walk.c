@@ -94,8 +94,8 @@ static PyObject *kind_of_name = NULL;    /* dict: tag name -> kind */
 static PyObject *block_sep = NULL;       /* dict: block tag name -> separator */
 static PyObject *special_names = NULL;   /* dict: tag id -> name of non-elements ("-text", ...) */
 static PyObject *never_negative = NULL;  /* frozenset of tag names */
-static PyObject *token_cache = NULL;     /* dict: class+id string -> (neg, pos) */
-static PyObject *hints_fn = NULL;        /* s -> (neg, pos), fills token_cache */
+static PyObject *token_cache = NULL;     /* dict: class+id string -> (neg, pos, thread) */
+static PyObject *hints_fn = NULL;        /* s -> (neg, pos, thread), fills token_cache */
 static PyObject *is_hidden_fn = NULL;    /* attrs -> bool */
 static PyObject *image_fn = NULL;        /* (attrs, base) -> None | (url, src, alt, width, height) */
 static PyObject *picture_fn = NULL;      /* ([(tag, attrs)], base) -> None | (url, src, alt, width, height) */
@@ -565,6 +565,9 @@ static int text_node(walk_state *w, lxb_node *node) {
     return 0;
 }
 
+/* walk.THREAD_WEIGHT (set_select): the weight of a comment-thread container */
+static Py_ssize_t thread_weight = -50;
+
 /* a container's class/id hints, hidden check; returns 1 to skip the element, 0 to enter it */
 static int block_attrs(walk_state *w, lxb_node *node, int neg_ok, signed char *neg_out, int *weight_out) {
     lxb_attr *a_hidden = NULL, *a_style = NULL, *a_aria = NULL, *a_class = NULL, *a_id = NULL;
@@ -628,14 +631,20 @@ static int block_attrs(walk_state *w, lxb_node *node, int neg_ok, signed char *n
             }
         }
         Py_DECREF(s);
+        if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 3) {
+            Py_DECREF(hit);
+            PyErr_SetString(PyExc_TypeError, "class hints must be a (negative, positive, thread) tuple");
+            return -1;
+        }
         int neg = PyObject_IsTrue(PyTuple_GET_ITEM(hit, 0));
         int pos = PyObject_IsTrue(PyTuple_GET_ITEM(hit, 1));
+        int thread = PyObject_IsTrue(PyTuple_GET_ITEM(hit, 2));
         Py_DECREF(hit);
-        if (neg < 0 || pos < 0) return -1;
+        if (neg < 0 || pos < 0 || thread < 0) return -1;
         if (neg || pos) {
             neg = neg && neg_ok;
             *neg_out = (signed char)neg;
-            *weight_out = (pos ? 25 : 0) - (neg ? 25 : 0);
+            *weight_out = neg && thread ? (int)thread_weight : (pos ? 25 : 0) - (neg ? 25 : 0);
         }
     }
     return 0;
@@ -1190,10 +1199,81 @@ static int tag_in(PyObject *set, PyObject *tag) {
     return PySet_Contains(set, tag);
 }
 
+static int wider_para(walk_state *w, block_t *b);
+
 /* _select: region (bool per element; *has_region 0 = whole page) and the negatives that still apply */
 /* select.WIDER_MIN_CHARS, WIDER_MIN_PARAS, WIDER_TAGS (set_wider) */
 static Py_ssize_t wider_min_chars = 80, wider_min_paras = 3;
 static PyObject *wider_tags = NULL;
+
+/* select.LINK_DENSITY_MAX, CLIMB_FRAC, CLIMB_COVER, CLIMB_CANDIDATES, CLIMB_BRANCHES, CLIMB_LEVELS,
+ * NESTED_BOX_PARAS (set_select) */
+static double link_density_max = 0.8, climb_frac = 0.4, climb_cover = 0.5;
+static Py_ssize_t climb_candidates = 10, climb_branches = 3, climb_levels = 8, nested_box_paras = 3;
+
+/* select._climb: the lowest ancestor of top (climb_levels up at most, never the root) whose children
+ * hold strong candidates (the climb_candidates best containers scoring climb_frac of top or more) in
+ * climb_branches or more subtrees and climb_cover of all candidates; top itself when there is none; -1 on
+ * a memory error */
+static Py_ssize_t climb(walk_state *w, Py_ssize_t top, const double *final, const char *scored,
+                        const Py_ssize_t *order, Py_ssize_t norder) {
+    Py_ssize_t k = climb_candidates > 0 ? climb_candidates : 0, nl = climb_levels > 0 ? climb_levels : 0;
+    Py_ssize_t *cand = PyMem_Malloc((size_t)(k + 1) * sizeof(Py_ssize_t));
+    Py_ssize_t *anc = PyMem_Malloc((size_t)(nl + 1) * sizeof(Py_ssize_t));
+    Py_ssize_t *branch = PyMem_Malloc((size_t)((nl + 1) * (k + 1)) * sizeof(Py_ssize_t));
+    Py_ssize_t *nbranch = PyMem_Calloc((size_t)(nl + 1), sizeof(Py_ssize_t));
+    Py_ssize_t *cover = PyMem_Calloc((size_t)(nl + 1), sizeof(Py_ssize_t));
+    Py_ssize_t result = top;
+    if (!cand || !anc || !branch || !nbranch || !cover) {
+        PyErr_NoMemory();
+        result = -1;
+        goto done;
+    }
+    double thr = climb_frac * final[top];
+    Py_ssize_t nc = 0;
+    /* the k best in scoring order, ties kept in that order (Python's stable sort) */
+    for (Py_ssize_t i = 0; i < norder && k; i++) {
+        Py_ssize_t e = order[i];
+        if (!scored[e] || !(final[e] >= thr)) continue;
+        Py_ssize_t pos = nc;
+        while (pos > 0 && final[cand[pos - 1]] < final[e]) pos--;
+        if (pos >= k) continue;
+        Py_ssize_t last = nc < k ? nc : k - 1;
+        for (Py_ssize_t j = last; j > pos; j--) cand[j] = cand[j - 1];
+        cand[pos] = e;
+        if (nc < k) nc++;
+    }
+    Py_ssize_t na = 0;
+    for (Py_ssize_t a = w->parent_of[top]; a > 1 && na < nl; a = w->parent_of[a]) anc[na++] = a;
+    for (Py_ssize_t i = 0; i < nc; i++) {
+        Py_ssize_t prev = cand[i];
+        for (Py_ssize_t a = w->parent_of[prev]; a; prev = a, a = w->parent_of[a]) {
+            for (Py_ssize_t j = 0; j < na; j++) {
+                if (anc[j] != a) continue;
+                cover[j]++;
+                Py_ssize_t *br = branch + j * (k + 1), m = 0;
+                while (m < nbranch[j] && br[m] != prev) m++;
+                if (m == nbranch[j]) br[nbranch[j]++] = prev;
+                break;
+            }
+        }
+    }
+    for (Py_ssize_t j = 0; j < na; j++) {
+        if (nbranch[j] >= climb_branches && (double)cover[j] >= climb_cover * (double)nc) {
+            result = anc[j];
+            break;
+        }
+    }
+done:
+    PyMem_Free(cand);
+    PyMem_Free(anc);
+    PyMem_Free(branch);
+    PyMem_Free(nbranch);
+    PyMem_Free(cover);
+    return result;
+}
+
+static int wider_para(walk_state *w, block_t *b);
 
 /* _select: region (bool per element; *has_region 0 = whole page), the negatives that still apply and the
  * wider region (children of the region's grandparent beside its parent, not negative) */
@@ -1205,6 +1285,8 @@ static int select_region(walk_state *w, char *region, char *neg, char *wide, int
     char *scored = PyMem_Calloc((size_t)n_el, 1);
     Py_ssize_t *order = PyMem_Calloc((size_t)n_el, sizeof(Py_ssize_t));
     double *final = PyMem_Calloc((size_t)n_el, sizeof(double));
+    char *thread = NULL;  /* muted: blocks under it score nothing */
+    Py_ssize_t *paras = NULL;
     int rc = -1;
     Py_ssize_t norder = 0;
     static const double div[3] = {1.0, 2.0, 6.0};
@@ -1230,10 +1312,32 @@ static int select_region(walk_state *w, char *region, char *neg, char *wide, int
             }
         }
     }
+    /* blocks under a comment thread, or under a boilerplate box nested in the article's text (its parent
+     * holds nested_box_paras long link-free paragraphs), score nothing (select.py) */
+    int any_negative = 0;
+    for (Py_ssize_t e = 1; e < n_el && !any_negative; e++) any_negative = w->negative[e] != 0;
+    if (any_negative) {
+        thread = PyMem_Calloc((size_t)n_el, 1);
+        paras = PyMem_Calloc((size_t)n_el, sizeof(Py_ssize_t));
+        if (!thread || !paras) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < w->nblocks; i++) {
+            int wp = wider_para(w, &w->blocks[i]);
+            if (wp < 0) goto done;
+            if (wp) paras[w->parent_of[w->blocks[i].el]]++;
+        }
+        for (Py_ssize_t e = 1; e < n_el; e++) {
+            Py_ssize_t par = w->parent_of[e];
+            thread[e] = thread[par] || (w->negative[e] && (w->weight[e] == thread_weight
+                                                           || paras[par] >= nested_box_paras));
+        }
+    }
     for (Py_ssize_t i = 0; i < w->nblocks; i++) {
         block_t *b = &w->blocks[i];
         Py_ssize_t own = b->len - b->link_chars;
-        if (own < 25 || b->el == 1) continue;
+        if (own < 25 || b->el == 1 || (thread && thread[b->el])) continue;
         double m = (double)own / 100.0;
         double s = 1.0 + (double)b->commas + (m <= 3.0 ? m : 3.0);
         PyObject *btag = PyList_GET_ITEM(w->tag_of, b->el);
@@ -1269,16 +1373,19 @@ static int select_region(walk_state *w, char *region, char *neg, char *wide, int
         final[e] = score[e] * (1.0 - (double)link_len[e] / (double)tl);
         if (top < 0 || final[e] > final[top]) top = e;
     }
-    if (final[top] < 5) {
+    double top_score = final[top];
+    if (top_score < 5) {
         rc = 0;
         goto done;
     }
+    top = climb(w, top, final, scored, order, norder);
+    if (top < 0) goto done;
     for (Py_ssize_t e = top; e; e = w->parent_of[e]) neg[e] = 0;  /* negative - ancestors */
     memset(region, 0, (size_t)n_el);
     region[top] = 1;
     *has_region = 1;
     Py_ssize_t parent = w->parent_of[top];
-    double threshold = final[top] * 0.2;
+    double threshold = top_score * 0.2;
     if (!(10.0 < threshold)) threshold = 10.0;
     if (parent) {
         for (Py_ssize_t e = 1; e < n_el; e++) {
@@ -1307,6 +1414,8 @@ done:
     PyMem_Free(scored);
     PyMem_Free(order);
     PyMem_Free(final);
+    PyMem_Free(thread);
+    PyMem_Free(paras);
     return rc;
 }
 
@@ -1408,7 +1517,7 @@ static PyObject *extract(PyObject *self, PyObject *args) {
             block_t *b = &w.blocks[w.items[i].idx];
             Py_ssize_t n = b->len;
             double ld = n ? (double)b->link_chars / (double)n : 1.0;
-            int drop = ld > 0.5 || (ld > 0.25 && n < 200);
+            int drop = ld > link_density_max;
             if (!drop && n < 40) {
                 PyObject *m = PyObject_CallOneArg(boilerplate_match, b->text);
                 if (m == NULL) goto done;
@@ -1536,6 +1645,16 @@ static PyObject *set_wider(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_XSETREF(wider_tags, Py_NewRef(tags));
+    Py_RETURN_NONE;
+}
+
+/* set_select(link_density_max, climb_frac, climb_cover, climb_candidates, climb_branches, climb_levels,
+ * nested_box_paras, thread_weight):
+ * select.py's LINK_DENSITY_MAX and CLIMB_*, walk.THREAD_WEIGHT */
+static PyObject *set_select(PyObject *self, PyObject *args) {
+    if (!PyArg_ParseTuple(args, "dddnnnnn", &link_density_max, &climb_frac, &climb_cover, &climb_candidates,
+                          &climb_branches, &climb_levels, &nested_box_paras, &thread_weight))
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1691,6 +1810,10 @@ static PyMethodDef methods[] = {
     {"utf8_valid", utf8_valid, METH_O, "utf8_valid(data) -> whether data is strict UTF-8"},
     {"depth_estimate", depth_estimate, METH_O, "depth_estimate(data) -> budgets.depth_estimate_py(data)"},
     {"set_wider", set_wider, METH_VARARGS, "set_wider(min_chars, min_paras, tags): the wider region's rule"},
+    {"set_select", set_select, METH_VARARGS,
+     "set_select(link_density_max, climb_frac, climb_cover, climb_candidates, climb_branches, climb_levels, "
+     "nested_box_paras, thread_weight): "
+     "selection rules"},
     {"set_budget_error", set_budget_error, METH_O, "set_budget_error(cls): the exception raised over a budget"},
     {"init", init, METH_VARARGS, "Set the lexbor name functions, tag tables and Python helpers."},
     {"walk", walk, METH_VARARGS, "walk(root_ptr, root_tag, base[, max_nodes, max_depth, deadline]) -> (blocks, items, parent_of, tag_of, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pmd.interleaved.select import _BOILERPLATE_LINE, WIDER_MIN_PARAS, _select, _wider_para
+from pmd.interleaved.select import _BOILERPLATE_LINE, LINK_DENSITY_MAX, WIDER_MIN_PARAS, _select, _wider_para
 
 SEPARATORS = ("", "\n", "\n\n")
 
@@ -68,7 +68,7 @@ def assemble(walked: Walked, main_content: bool,
         if kind == "t":
             n = len(it.text)
             ld = it.link_chars / n if n else 1.0
-            if ld > 0.5 or (ld > 0.25 and n < 200) or (n < 40 and _BOILERPLATE_LINE.match(it.text)):
+            if ld > LINK_DENSITY_MAX or (n < 40 and _BOILERPLATE_LINE.match(it.text)):
                 skipped = True
                 continue
             if buf:

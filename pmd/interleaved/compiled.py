@@ -16,9 +16,12 @@ from selectolax.lexbor import LexborHTMLParser
 from pmd.interleaved.assemble import assemble
 from pmd.interleaved.budgets import OverBudget
 from pmd.interleaved.image_src import _PLACEHOLDER_PARTS, IMG_SRCSET_ATTRS, IMG_URL_ATTRS
-from pmd.interleaved.select import _BOILERPLATE_LINE, _PARA_TAGS, _REGION_TAGS, TAG_BONUS, WIDER_MIN_CHARS, WIDER_MIN_PARAS, WIDER_TAGS
+from pmd.interleaved.select import (
+    _BOILERPLATE_LINE, _PARA_TAGS, _REGION_TAGS, CLIMB_BRANCHES, CLIMB_CANDIDATES, CLIMB_COVER, CLIMB_FRAC,
+    CLIMB_LEVELS, LINK_DENSITY_MAX, NESTED_BOX_PARAS, TAG_BONUS, WIDER_MIN_CHARS, WIDER_MIN_PARAS, WIDER_TAGS,
+)
 from pmd.interleaved.walk import (
-    _NEVER_NEGATIVE, _TOKEN_CACHE, BLOCK_SEP, KIND, _Block, _fix_nul, _hints_of, _Image, _image_fields_of,
+    _NEVER_NEGATIVE, _TOKEN_CACHE, BLOCK_SEP, KIND, THREAD_WEIGHT, _Block, _fix_nul, _hints_of, _Image, _image_fields_of,
     _img_item, _is_hidden, _picture_item, _walk_py,
 )
 
@@ -108,6 +111,8 @@ def load_compiled() -> Any:
                  _REGION_TAGS, _BOILERPLATE_LINE.match)
         mod.set_budget_error(OverBudget)
         mod.set_wider(WIDER_MIN_CHARS, WIDER_MIN_PARAS, WIDER_TAGS)
+        mod.set_select(LINK_DENSITY_MAX, CLIMB_FRAC, CLIMB_COVER, CLIMB_CANDIDATES, CLIMB_BRANCHES, CLIMB_LEVELS,
+                       NESTED_BOX_PARAS, THREAD_WEIGHT)
         # its own <img> path: only with the same attribute and placeholder lists as here
         attrs, parts = mod.set_image_fields(_image_fields_of)
         if attrs != IMG_SRCSET_ATTRS + IMG_URL_ATTRS or parts != _PLACEHOLDER_PARTS:

@@ -1,17 +1,22 @@
 """Main-content selection over the walk's blocks: which containers hold the article, which blocks stay.
 
 A readability-style score of each container (paragraph length and commas, class/id hints, link
-density) picks the article container and its strong siblings; inside it, link-heavy blocks (menus,
-related-link lists), boilerplate lines and blocks under boilerplate containers (comments, share bars,
-sidebars) are dropped. The same rules are compiled into ``_walk.c`` (``select_region`` and the
-assembly loop), which receives the tables below through ``init``.
+density) picks the article container and its strong siblings; when several strong containers sit in
+sibling subtrees of one ancestor (an article split into sections, steps or cards, each wrapped in its
+own chain of divs, or an index of teasers spread over several lists), that ancestor is the article
+instead. Blocks of comment threads, and of boilerplate boxes nested in the article's text (a gallery
+between its paragraphs), never count towards a container's score. Inside the region, blocks that are
+mostly link text (menus, related-link lists), boilerplate lines and blocks under boilerplate
+containers (comments, share bars, sidebars) are dropped. The same rules are compiled into ``_walk.c``
+(``select_region`` and the assembly loop), which receives the tables below through ``init``,
+``set_wider`` and ``set_select``.
 """
 
 from __future__ import annotations
 
 import re
 
-from pmd.interleaved.walk import _Block
+from pmd.interleaved.walk import THREAD_WEIGHT, _Block
 
 TAG_BONUS = {"div": 5, "article": 10, "main": 5, "section": 2, "pre": 3, "td": 3, "blockquote": 3,
              "ol": -3, "ul": -3, "dl": -3, "li": -3, "dd": -3, "dt": -3, "address": -3,
@@ -24,6 +29,30 @@ _PARA_TAGS = frozenset({"p", "pre", "td", "blockquote", "li"})
 WIDER_MIN_CHARS = 80
 WIDER_MIN_PARAS = 3
 WIDER_TAGS = frozenset({"p", "pre", "blockquote"})
+# A block is dropped as a menu or link list when more than this share of its text is link text. Prose
+# with many inline links (reviews, deal lists, link-rich blog posts, citation-heavy docs) stays: the
+# region's container score already discounts link-heavy containers, so the block rule only removes
+# what is nearly all links.
+LINK_DENSITY_MAX = 0.8
+# The climb: the CLIMB_CANDIDATES best containers scoring CLIMB_FRAC of the best one or more are the
+# strong candidates; the lowest ancestor of the best, at most CLIMB_LEVELS up and below the root, with
+# strong candidates under CLIMB_BRANCHES or more of its children (the best's own branch counted)
+# becomes the article container. Readability.js does a similar climb (its top-5 "alternative
+# candidates"); one section alone, or a section and one teaser box, never moves it.
+# The climbed-to ancestor must also hold CLIMB_COVER of the strong candidates or more: on an index page
+# of many equal teasers spread over several lists, the lowest ancestor with three branches is one list
+# among several, and the page's content is the ancestor that holds most of them.
+CLIMB_FRAC = 0.4
+CLIMB_CANDIDATES = 10
+CLIMB_BRANCHES = 3
+CLIMB_LEVELS = 8
+CLIMB_COVER = 0.5
+# A boilerplate container whose parent holds this many long link-free paragraphs of its own
+# (``_wider_para``) is a box nested in the article's text (a related-stories gallery or video strip
+# between its paragraphs): its blocks score nothing, so a long one cannot elect itself over the text
+# around it. A boilerplate-looking container that wraps the whole content (class names such as
+# "content-with-sidebar") has no such parent and still scores.
+NESTED_BOX_PARAS = 3
 _REGION_TAGS = frozenset({"p", "blockquote", "pre", "ul", "ol", "table", "h2", "h3", "h4", "figure", "div"})
 _BOILERPLATE_LINE = re.compile(
     r"^(advertisement|anzeige|werbung|share( this)?( article| story)?|read more|continue reading|"
@@ -36,6 +65,37 @@ _BOILERPLATE_LINE = re.compile(
 def _wider_para(b: _Block) -> bool:
     """A block the wider region may keep: a long paragraph without links."""
     return b.link_chars == 0 and len(b.text) >= WIDER_MIN_CHARS and b.tag in WIDER_TAGS
+
+
+def _climb(top: int, final: dict[int, float], parent_of: list[int]) -> int:
+    """The article container for the best-scoring ``top``: its lowest ancestor (``CLIMB_LEVELS`` up at
+    most, never the root) whose children hold strong candidates in ``CLIMB_BRANCHES`` or more
+    subtrees and ``CLIMB_COVER`` of all candidates; ``top`` itself when there is none. The scores only
+    reach three levels up, so an article cut into sections that each sit in their own wrapper chain
+    otherwise keeps one section only."""
+    thr = CLIMB_FRAC * final[top]
+    # the best first, ties in scoring order (``final`` keeps it): the same candidates as _walk.c's
+    cands = sorted((e for e, v in final.items() if v >= thr), key=lambda e: -final[e])[:CLIMB_CANDIDATES]
+    level = {}  # ancestor of top -> its number of levels above top
+    a, n = parent_of[top], 1
+    while a > 1 and n <= CLIMB_LEVELS:
+        level[a] = n
+        a, n = parent_of[a], n + 1
+    branches: dict[int, set[int]] = {}
+    cover: dict[int, int] = {}  # ancestor -> how many candidates lie under it
+    for c in cands:
+        prev, a = c, parent_of[c]
+        while a:
+            if a in level:
+                branches.setdefault(a, set()).add(prev)
+                cover[a] = cover.get(a, 0) + 1
+            prev, a = a, parent_of[a]
+    best = top
+    for a, n in level.items():  # lowest first
+        if len(branches.get(a, ())) >= CLIMB_BRANCHES and cover[a] >= CLIMB_COVER * len(cands):
+            best = a
+            break
+    return best
 
 
 def _select(blocks: list[_Block], parent_of: list[int], tag_of: list[str], negative: set[int],
@@ -58,9 +118,21 @@ def _select(blocks: list[_Block], parent_of: list[int], tag_of: list[str], negat
             if par:
                 text_len[par] += t
                 link_len[par] += link_len[e]
+    # blocks under a comment thread score nothing: a long discussion must not outweigh its article; nor do
+    # blocks of a boilerplate box nested in the article's text (``NESTED_BOX_PARAS``)
+    mute = [False] * n_el
+    if negative:
+        paras = [0] * n_el  # long link-free paragraphs directly in each container (all are _PARA_TAGS)
+        for b in blocks:
+            if _wider_para(b):
+                paras[parent_of[b.el]] += 1
+        for e in range(1, n_el):
+            par = parent_of[e]
+            mute[e] = mute[par] or (e in negative and (weight.get(e, 0) == THREAD_WEIGHT
+                                                        or paras[par] >= NESTED_BOX_PARAS))
     for b in blocks:
         own = len(b.text) - b.link_chars
-        if own < 25 or b.el == 1:  # too short, or directly in the root
+        if own < 25 or b.el == 1 or mute[b.el]:  # too short, directly in the root, or muted (above)
             continue
         s = 1.0 + b.text.count(",") + b.text.count("，") + b.text.count("、") + min(own / 100.0, 3.0)
         # the block's container and two levels up (paragraph-like blocks: from their parent up)
@@ -76,8 +148,10 @@ def _select(blocks: list[_Block], parent_of: list[int], tag_of: list[str], negat
         return None, negative, set()
     final = {e: s * (1.0 - link_len[e] / max(text_len[e] or 1, 1)) for e, s in score.items()}
     top = max(final, key=final.__getitem__)
-    if final[top] < 5:
+    top_score = final[top]
+    if top_score < 5:
         return None, negative, set()
+    top = _climb(top, final, parent_of)
     ancestors = set()
     e = top
     while e:
@@ -85,7 +159,7 @@ def _select(blocks: list[_Block], parent_of: list[int], tag_of: list[str], negat
         e = parent_of[e]
     region = {top}
     parent = parent_of[top]
-    threshold = max(10.0, final[top] * 0.2)
+    threshold = max(10.0, top_score * 0.2)
     if parent:
         for e in range(1, n_el):
             if parent_of[e] != parent or e == top or e in negative:

@@ -46,6 +46,11 @@ NEGATIVE_TOKENS = frozenset({
     "trending", "popular", "mostread", "newsletters", "shares", "icons", "hidden", "visually",
     "sr", "screenreader", "caption-credit", "credit", "credits",
 })
+# the negative tokens of comment threads: readers' posts under an article are prose, often more of it
+# than the article, so their blocks never elect the article container (``THREAD_WEIGHT``)
+THREAD_TOKENS = frozenset({"comment", "comments", "commentlist", "disqus"})
+# the class/id weight of a comment-thread container (other negative ones weigh -25, positive +25)
+THREAD_WEIGHT = -50
 POSITIVE_TOKENS = frozenset({
     "article", "body", "content", "entry", "main", "post", "text", "story", "blog", "hentry", "prose",
     "articlebody", "storybody", "postbody", "richtext", "paragraph",
@@ -75,18 +80,18 @@ class _Image:
     height: str | None
     el: int
 
-_TOKEN_CACHE: dict[str, tuple[bool, bool]] = {}
+_TOKEN_CACHE: dict[str, tuple[bool, bool, bool]] = {}
 
 
-def _class_hints(attrs: dict[str, str | None]) -> tuple[bool, bool]:
-    """(negative, positive) class/id hints of an element, cached by the class+id string (pages and
-    sites repeat the same few class names, so the split is done once per distinct string)."""
+def _class_hints(attrs: dict[str, str | None]) -> tuple[bool, bool, bool]:
+    """(negative, positive, comment thread) class/id hints of an element, cached by the class+id string
+    (pages and sites repeat the same few class names, so the split is done once per distinct string)."""
     s = (attrs.get("class") or "") + " " + (attrs.get("id") or "")
     hit = _TOKEN_CACHE.get(s)
     return _hints_of(s) if hit is None else hit
 
 
-def _hints_of(s: str) -> tuple[bool, bool]:
+def _hints_of(s: str) -> tuple[bool, bool, bool]:
     """The hints of a "class id" string not in the cache yet (added to it). An id of four or more words
     is a slug of a heading's text (``id="sharing-with-a-single-developer"`` on a documentation section),
     not the name of a widget, so its words give no hint."""
@@ -95,7 +100,8 @@ def _hints_of(s: str) -> tuple[bool, bool]:
     toks = set(_TOKEN_SPLIT.split(cls))
     if len(id_toks) < SLUG_MIN_WORDS:
         toks.update(id_toks)
-    hit = (not toks.isdisjoint(NEGATIVE_TOKENS), not toks.isdisjoint(POSITIVE_TOKENS))
+    hit = (not toks.isdisjoint(NEGATIVE_TOKENS), not toks.isdisjoint(POSITIVE_TOKENS),
+           not toks.isdisjoint(THREAD_TOKENS))
     if len(_TOKEN_CACHE) > 100_000:
         _TOKEN_CACHE.clear()
     _TOKEN_CACHE[s] = hit
@@ -296,13 +302,13 @@ def _walk_py(root: Any, base: str, limits: Limits = NO_LIMITS,
                             node = node.next
                             continue
                     if "class" in attrs or "id" in attrs:
-                        neg, pos = _class_hints(attrs)
+                        neg, pos, thread = _class_hints(attrs)
                         if neg or pos:
                             eid = len(tag_of)  # the number this element gets below
                             neg = neg and tag not in _NEVER_NEGATIVE
                             if neg:
                                 negative.add(eid)
-                            w = (25 if pos else 0) - (25 if neg else 0)
+                            w = THREAD_WEIGHT if neg and thread else (25 if pos else 0) - (25 if neg else 0)
                             if w:
                                 weight[eid] = w
             if parts:

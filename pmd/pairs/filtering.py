@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from pmd.pairs.config import SourceConfig
-from pmd.pairs.outcomes import DROPPED, FAILED, KEPT, PAIR_OUTCOME_SCHEMA, to_batch
+from pmd.pairs.outcomes import DROPPED, FAILED, KEPT, PAIR_OUTCOME_SCHEMA
 from pmd.records import ImageRef, PairRecord
 from pmd.text.filters import CaptionLengthFilter, LanguageFilter, annotate_language
 
@@ -31,35 +31,65 @@ def source_filters(s: SourceConfig) -> list[Any]:
 _NO_IMAGE = ImageRef(url="-")  # filters look at text and language only
 
 
-def filter_rows(rows: list[dict[str, Any]], chains: dict[str, list[Any]], identifier: Any = None) -> list[dict[str, Any]]:
-    """Annotate the batch's language at once, then run each row's source chain.
+def decide(sources: list[str], texts: list[Any], langs: list[Any], scores: list[Any], chains: dict[str, list[Any]],
+           identifier: Any = None) -> tuple[list[Any], list[Any], list[str], list[Any], list[Any]]:
+    """The filter stage's rule over parallel columns: ``(lang, lang_score, outcome, reason, message)``.
 
-    Rows stay rows (no meta JSON round trip); a light ``PairRecord`` carries what filters read.
+    Language is annotated for the whole batch at once (only rows without a label are predicted),
+    then each row runs its source's chain; a light ``PairRecord`` carries what filters read.
     """
-    records = [PairRecord(r["source"], r["text"], _NO_IMAGE, lang=r.get("lang"), lang_score=r.get("lang_score"))
-               for r in rows]
+    records = [PairRecord(s, t, _NO_IMAGE, lang=lab, lang_score=sc) for s, t, lab, sc in zip(sources, texts, langs, scores)]
     annotate_language(records, identifier)
-    out = []
-    for row, rec in zip(rows, records):
-        row = dict(row, lang=rec.lang, lang_score=rec.lang_score)
+    verdicts: list[tuple[str, Any, Any]] = []  # (outcome, reason, message) per row
+    for rec in records:
         chain = chains.get(rec.source)
         if chain is None:
-            out.append(dict(row, outcome=DROPPED, reason="source_not_configured", message=None))
+            verdicts.append((DROPPED, "source_not_configured", None))
             continue
         try:
-            reason = next((v.reason for v in (f(rec) for f in chain) if not v.keep), None)
+            why = next((v.reason for v in (f(rec) for f in chain) if not v.keep), None)
         except Exception as exc:  # noqa: BLE001 - one bad record fails alone
-            out.append(dict(row, outcome=FAILED, reason=type(exc).__name__, message=str(exc)[:500]))
+            verdicts.append((FAILED, type(exc).__name__, str(exc)[:500]))
             continue
-        out.append(dict(row, outcome=KEPT if reason is None else DROPPED, reason=reason, message=None))
-    return out
+        verdicts.append((KEPT if why is None else DROPPED, why, None))
+    outcome, reason, message = (list(c) for c in zip(*verdicts)) if verdicts else ([], [], [])
+    return [r.lang for r in records], [r.lang_score for r in records], outcome, reason, message
+
+
+def filter_rows(rows: list[dict[str, Any]], chains: dict[str, list[Any]], identifier: Any = None) -> list[dict[str, Any]]:
+    """``decide`` over rows: each row comes back with its language and outcome (the row API)."""
+    cols = decide([r["source"] for r in rows], [r["text"] for r in rows], [r.get("lang") for r in rows],
+                  [r.get("lang_score") for r in rows], chains, identifier)
+    return [dict(row, lang=lab, lang_score=sc, outcome=o, reason=why, message=msg)
+            for row, lab, sc, o, why, msg in zip(rows, *cols)]
+
+
+_DECIDED = ("lang", "lang_score", "outcome", "reason", "message")
+
+
+def filter_batch(batch: pa.RecordBatch, chains: dict[str, list[Any]], identifier: Any = None,
+                 schema: pa.Schema = PAIR_OUTCOME_SCHEMA) -> pa.RecordBatch:
+    """``decide`` over a batch: the record columns pass through untouched (no per-row dict, no copy);
+    only language (when some row was predicted) and the outcome columns are rebuilt."""
+    col = batch.column
+    langs, scores = col("lang").to_pylist(), col("lang_score").to_pylist()
+    new = dict(zip(_DECIDED, decide(col("source").to_pylist(), col("text").to_pylist(), langs, scores, chains,
+                                    identifier)))
+    arrays = []
+    for f in schema:
+        if f.name in ("lang", "lang_score") and new[f.name] == (langs if f.name == "lang" else scores):
+            arrays.append(col(f.name).cast(f.type))  # nothing predicted: the same values
+        elif f.name in new:
+            arrays.append(pa.array(new[f.name], f.type))
+        else:
+            arrays.append(col(f.name).cast(f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def filter_fn(chains: dict[str, list[Any]], batch_size: int):
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            rows = batch.to_pylist()
-            for i in range(0, len(rows), batch_size):
-                yield to_batch(filter_rows(rows[i:i + batch_size], chains), PAIR_OUTCOME_SCHEMA)
+            for i in range(0, batch.num_rows, batch_size):
+                yield filter_batch(batch.slice(i, batch_size), chains)
 
     return fn

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 import pickle
+from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
 from pmd.pairs.config import BuildConfig, resolve_path
-from pmd.pairs.outcomes import PAIR_OUTCOME_SCHEMA, kept_row, reject_row, to_batch
+from pmd.pairs.outcomes import PAIR_OUTCOME_SCHEMA, kept_row, outcome_batch, reject_row, to_batch
 from pmd.records import PairRecord
+from pmd.sources.base import ParseResult
 from pmd.verdict import Failure
 
 log = logging.getLogger(__name__)
@@ -57,40 +59,70 @@ def resolve_options(options: dict[str, Any], base_dir: str | None) -> dict[str, 
     return out
 
 
-def parse_unit(source_name: str, unit: Any, options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every outcome of one unit as a row; a crash mid-unit ends the unit with one failed row."""
+def parse_results(source_name: str, unit: Any, options: dict[str, Any]) -> Iterator[ParseResult]:
+    """Every outcome of one unit; a crash mid-unit ends the unit with one ``parser_crash`` failure
+    (at the last line the parser reached)."""
     from pmd.sources.registry import get_source
 
     src = get_source(source_name)
     last_line = None
     try:
         for item in src.parse(unit, options):
-            if isinstance(item, PairRecord):
+            if item.input_line is not None or isinstance(item, PairRecord):
                 last_line = item.input_line
-                yield kept_row(item)
-            else:
-                last_line = item.input_line if item.input_line is not None else last_line
-                yield reject_row(source_name, item)
+            yield item
     except Exception as exc:  # noqa: BLE001 - a parser bug must not lose the rest of the build
-        log.exception("parser %s crashed on %s", source_name, getattr(unit, "describe", lambda: unit)())
-        yield reject_row(source_name, Failure("parser_crash", f"{type(exc).__name__}: {exc}",
-                                              getattr(unit, "path", None), last_line))
+        yield _crash(source_name, unit, exc, last_line)
+
+
+def _crash(source_name: str, unit: Any, exc: Exception, last_line: int | None) -> Failure:
+    log.exception("parser %s crashed on %s", source_name, getattr(unit, "describe", lambda: unit)())
+    return Failure("parser_crash", f"{type(exc).__name__}: {exc}", getattr(unit, "path", None), last_line)
+
+
+def _rows(source_name: str, unit: Any, items: Iterable[ParseResult], crashed: list[bool] | None = None) -> Iterator[dict[str, Any]]:
+    """``kept_row``/``reject_row`` of each item; a record that cannot become a row (a meta JSON
+    cannot hold) ends the unit as a parser crash would (``crashed[0]`` set)."""
+    last_line = None
+    for item in items:
+        if item.input_line is not None or isinstance(item, PairRecord):
+            last_line = item.input_line
+        try:
+            row = kept_row(item) if isinstance(item, PairRecord) else reject_row(source_name, item)
+        except Exception as exc:  # noqa: BLE001 - as in parse_results
+            yield reject_row(source_name, _crash(source_name, unit, exc, last_line))
+            if crashed is not None:
+                crashed[0] = True
+            return
+        yield row
+
+
+def parse_unit(source_name: str, unit: Any, options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every outcome of one unit as a row; a crash mid-unit ends the unit with one failed row."""
+    return _rows(source_name, unit, parse_results(source_name, unit, options))
 
 
 def parse_units_fn(options_by_source: dict[str, dict[str, Any]], batch_size: int):
-    """The ``mapInArrow`` function: batches of unit rows → batches of outcome rows."""
+    """The ``mapInArrow`` function: batches of unit rows → batches of outcome rows.
+
+    Outcomes go to Arrow column by column (``outcome_batch``), ``batch_size`` at a time: the
+    same rows as ``parse_unit`` without a dict per row (a chunk the columns refuse goes row by
+    row, with ``parse_unit``'s crash rule)."""
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        buf: list[dict[str, Any]] = []
         for batch in batches:
-            for row in batch.to_pylist():
-                unit = pickle.loads(row["unit"])
-                for out in parse_unit(row["source"], unit, options_by_source.get(row["source"], {})):
-                    buf.append(out)
-                    if len(buf) >= batch_size:
-                        yield to_batch(buf, PAIR_OUTCOME_SCHEMA)
-                        buf = []
-        if buf:
-            yield to_batch(buf, PAIR_OUTCOME_SCHEMA)
+            for source, blob in zip(batch.column("source").to_pylist(), batch.column("unit").to_pylist()):
+                unit = pickle.loads(blob)
+                items = parse_results(source, unit, options_by_source.get(source, {}))
+                while chunk := list(islice(items, batch_size)):
+                    try:
+                        out = outcome_batch(source, chunk, PAIR_OUTCOME_SCHEMA)
+                    except Exception:  # noqa: BLE001 - found again, and handled, row by row
+                        crashed = [False]
+                        out = to_batch(list(_rows(source, unit, chunk, crashed)), PAIR_OUTCOME_SCHEMA)
+                        if crashed[0]:
+                            yield out
+                            break
+                    yield out
 
     return fn

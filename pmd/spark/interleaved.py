@@ -45,7 +45,7 @@ from pmd.interleaved.shards import DOCUMENTS_SCHEMA, SHARD_OUT_SCHEMA, shard_bat
 from pmd.interleaved.stages import ROW_SCHEMA, UNIT_SCHEMA, WarcUnit, process_batches
 from pmd.shard.tar_writer import ShardInfo
 from pmd.spark.batches import map_batches
-from pmd.spark.stages import Runner, StageDir, spark_path
+from pmd.spark.stages import Runner, StageDir, on_executor, spark_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -263,15 +263,16 @@ def _write_json(obj: Any, path: Path) -> None:
 
 
 def _single_parquet(df: "DataFrame", dst: Path, work: Path) -> None:
-    """A Spark DataFrame as ONE Parquet file (parts written by the executors, merged in order)."""
+    """A Spark DataFrame as ONE Parquet file (parts written by the executors, merged in order by one
+    executor task: through the driver the merge raised its peak with the number of rows)."""
     from pmd.pairs.stats import merge_parts
 
     parts = work / f"{dst.name}.parts"
-    # small row groups: the merge streams one row group at a time through the driver, so this
-    # bounds the driver's memory whatever the number of rows
+    # small row groups: the merge streams one row group at a time, so this bounds the merging task's
+    # memory whatever the number of rows
     df.write.mode("overwrite").option("parquet.block.size", 4 << 20).parquet(spark_path(str(parts)))
     dst.parent.mkdir(parents=True, exist_ok=True)
-    merge_parts(str(parts), str(dst))
+    on_executor(df.sparkSession, merge_parts, str(parts), str(dst))
     shutil.rmtree(parts, ignore_errors=True)
 
 
@@ -377,6 +378,6 @@ def build(cfg: InterleavedConfig, out_dir: str | Path, spark: "SparkSession | No
     r = run_stages(spark, cfg, units, str(out))
     infos, n_docs, n_images = write_stats(r, out, time.monotonic() - t0)
     path = write_manifest(out, "interleaved-docs", infos, dataclasses.asdict(cfg), r.book)
-    write_dataset_card(out)
+    on_executor(spark, write_dataset_card, out)  # it reads rejects.parquet: per-record, off the driver
     log.info("interleaved: %d documents, %d images in %d shard(s) → %s", n_docs, n_images, len(infos), out)
     return path

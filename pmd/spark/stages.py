@@ -94,6 +94,27 @@ def remove(url: str) -> None:
         fs.rm(p, recursive=True)
 
 
+def on_executor(spark: "SparkSession", fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` once, in one Spark task, for file work whose memory grows with the records
+    (merging a table's part files into one, a report that reads them back): on the driver it would
+    raise the driver's peak with the build's size, and the driver holds no per-record data. ``fn`` and
+    its arguments must pickle, and the files it touches must be on storage the executors share (as
+    the build's outputs already are). ``fn`` must be idempotent: Spark may retry the task."""
+    import pyarrow as pa
+
+    from pmd.spark.batches import map_batches
+
+    schema = pa.schema([("done", pa.bool_())])
+
+    def task(batches):  # type: ignore[no-untyped-def]
+        for _ in batches:  # the one input row
+            pass
+        fn(*args)
+        yield pa.record_batch([pa.array([True])], schema=schema)
+
+    map_batches(spark.range(0, 1, numPartitions=1), task, schema).collect()
+
+
 @dataclass(frozen=True)
 class StageDir:
     """``out_dir/stages/<stage>/``: ``data/`` (and other datasets), ``counters.json``, ``_SUCCESS``."""

@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pmd.counters import CounterBook
 from pmd.errors import UserError
@@ -117,20 +117,36 @@ def _guess_kind(root: Path) -> str:
     return PAIRS
 
 
-def _example_urls(root: Path, per_reason: int = 2) -> dict[tuple[str, str], list[str]]:
-    """A few failed image URLs per (source, reason) from rejects.parquet, for the known-gaps section."""
+def _reject_batches(root: Path, columns: set[str], batch_size: int = 65_536) -> Iterator[Any]:
+    """Record batches of ``columns`` of rejects.parquet, streamed: a build's rejects grow with the build
+    (every dropped record is a row), so the card never holds the whole file, only one batch."""
     path = root / "stats" / "rejects.parquet"
     if not path.is_file():
-        return {}
+        return
     import pyarrow.parquet as pq
 
-    t = pq.read_table(path)
-    need = {"stage", "source", "reason", "image_url"}
-    if not need <= set(t.column_names):
-        return {}
+    f = pq.ParquetFile(path)
+    if not columns <= set(f.schema_arrow.names):
+        return
+    yield from f.iter_batches(columns=sorted(columns), batch_size=batch_size)
+
+
+def _stage_rows(batch: Any, stage_prefix: str) -> Any:
+    """The rows of ``batch`` whose ``stage`` starts with ``stage_prefix`` (a null stage matches nothing)."""
+    import pyarrow.compute as pc
+
+    return batch.filter(pc.fill_null(pc.starts_with(batch.column("stage"), stage_prefix), False))
+
+
+def _example_urls(root: Path, per_reason: int = 2) -> dict[tuple[str, str], list[str]]:
+    """A few failed image URLs per (source, reason) from rejects.parquet, for the known-gaps section."""
+    import pyarrow.compute as pc
+
     out: dict[tuple[str, str], list[str]] = {}
-    for r in t.select(sorted(need)).to_pylist():
-        if str(r["stage"] or "").startswith("download") and r["image_url"]:
+    for batch in _reject_batches(root, {"stage", "source", "reason", "image_url"}):
+        rows = _stage_rows(batch, "download")
+        rows = rows.filter(pc.fill_null(pc.not_equal(rows.column("image_url"), ""), False))
+        for r in rows.to_pylist():  # only the download failures reach Python
             for key in ((r["source"], r["reason"]), ("", r["reason"])):  # by source, and by reason alone
                 lst = out.setdefault(key, [])
                 if len(lst) < per_reason:
@@ -140,16 +156,12 @@ def _example_urls(root: Path, per_reason: int = 2) -> dict[tuple[str, str], list
 
 def _reject_reasons(root: Path, stage_prefix: str) -> list[tuple[str, int]]:
     """(reason, count) of rejects.parquet rows whose stage starts with ``stage_prefix``, largest first."""
-    path = root / "stats" / "rejects.parquet"
-    if not path.is_file():
-        return []
-    import pyarrow.parquet as pq
+    import pyarrow.compute as pc
 
-    t = pq.read_table(path)
-    if not {"stage", "reason"} <= set(t.column_names):
-        return []
-    c = Counter(r for st, r in zip(t.column("stage").to_pylist(), t.column("reason").to_pylist())
-                if str(st or "").startswith(stage_prefix))
+    c: Counter = Counter()
+    for batch in _reject_batches(root, {"stage", "reason"}):
+        for vc in pc.value_counts(_stage_rows(batch, stage_prefix).column("reason")).to_pylist():
+            c[vc["values"]] += vc["counts"]
     return sorted(c.items(), key=lambda x: (-x[1], str(x[0])))
 
 

@@ -2,6 +2,11 @@
 
 Padding is a boolean key mask (True = attend) broadcast as ``(B, 1, 1, L)``; without padding the
 mask is omitted so SDPA can take the flash kernel. One fused QKV projection per layer.
+
+The last block can be asked for a subset of query rows (``rows``): every position still supplies
+keys and values, but queries, the output projection and the MLP run only where a loss reads the
+output (the CLS row of a contrastive pass, the masked positions and ``[CLS_M]`` of the fusion pass).
+That is exact: a row's output in a block depends on the other rows only through keys and values.
 """
 
 from __future__ import annotations
@@ -9,6 +14,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def gather_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``x`` (B,N,D) at per-sample row indices ``rows`` (B,R) → (B,R,D)."""
+    return x.gather(1, rows[..., None].expand(-1, -1, x.shape[-1]))
+
+
+def cls_rows(x: torch.Tensor) -> torch.Tensor:
+    """Row index 0 for each sample of ``x``: (B,1), for passes that only read the CLS output."""
+    return torch.zeros(x.shape[0], 1, dtype=torch.long, device=x.device)
 
 
 class SelfAttention(nn.Module):
@@ -20,12 +35,23 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
+                queries: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (B,N,D) supplies keys/values (and queries unless ``queries`` (B,R,D), already layer-normed
+        rows of ``x``, is given); returns (B,N,D) or (B,R,D)."""
         b, n, d = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        hd = d // self.heads
         mask = None if key_mask is None else key_mask[:, None, None, :]
-        y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask)
-        return self.out(y.transpose(1, 2).reshape(b, n, d))
+        if queries is None:
+            qkv = self.qkv(x).view(b, n, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+        else:
+            w, bias = self.qkv.weight, self.qkv.bias
+            q = F.linear(queries, w[:d], bias[:d]).view(b, -1, self.heads, hd).transpose(1, 2)
+            kv = F.linear(x, w[d:], bias[d:]).view(b, n, 2, self.heads, hd).permute(2, 0, 3, 1, 4)
+            k, v = kv[0], kv[1]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out(y.transpose(1, 2).reshape(b, q.shape[2], d))
 
 
 class Block(nn.Module):
@@ -37,8 +63,14 @@ class Block(nn.Module):
         hidden = int(width * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), key_mask)
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,N,D) → (B,N,D); with ``rows`` (B,R) indices, only those rows' outputs (B,R,D)."""
+        h = self.ln1(x)
+        if rows is None:
+            x = x + self.attn(h, key_mask)
+        else:
+            x = gather_rows(x, rows) + self.attn(h, key_mask, gather_rows(h, rows))
         return x + self.mlp(self.ln2(x))
 
 
@@ -50,7 +82,31 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, eps) for _ in range(layers))
         self.ln = nn.LayerNorm(width, eps=eps)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        for blk in self.blocks:
+    def trunk(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Every block but the last."""
+        for blk in self.blocks[:-1]:
             x = blk(x, key_mask)
+        return x
+
+    def last(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
+             rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last block (at ``rows`` only, if given) and the final LN: (pre-LN, post-LN)."""
+        if len(self.blocks):
+            x = self.blocks[-1](x, key_mask, rows)
+        elif rows is not None:
+            x = gather_rows(x, rows)
         return x, self.ln(x)
+
+    def split_last(self, x: torch.Tensor, key_mask: torch.Tensor | None, split: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two stacked batches in one trunk pass (bigger matmuls, one weight-gradient product per layer): the first
+        ``split`` samples need only their CLS after the final LN (a contrastive pass), the others every row before it
+        (the fusion encoder's input). Returns (CLS post-LN (split, D), pre-LN rows (B - split, N, D))."""
+        x = self.trunk(x, key_mask)
+        first, rest = (None, None) if key_mask is None else (key_mask[:split], key_mask[split:])
+        head = x[:split]
+        return self.last(head, first, cls_rows(head))[1][:, 0], self.last(x[split:], rest)[0]
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
+                rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pre-LN, post-LN) hidden states of every row, or of ``rows`` (B,R) only."""
+        return self.last(self.trunk(x, key_mask), key_mask, rows)

@@ -36,11 +36,10 @@ def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor,
     return (per_row * w).sum() / w.sum().clamp(min=1.0)
 
 
-def masked_prediction_loss(head: MaskedPredictionHead, hidden: torch.Tensor, pos: torch.Tensor,
-                           labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of ``head`` at gathered positions ``pos`` (B,M); labels −1 are ignored."""
-    h = hidden.gather(1, pos[..., None].expand(-1, -1, hidden.shape[-1]))
-    logits = head(h).float()
+def prediction_loss(head: MaskedPredictionHead, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``head`` on the hidden states of the masked positions (B,M,D), labels (B,M), −1 ignored.
+    The encoders return only these rows, so the vocabulary logits are never computed elsewhere."""
+    logits = head(hidden).float()
     total = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-1, reduction="sum")
     return total / (labels >= 0).sum().clamp(min=1)
 
@@ -96,39 +95,47 @@ class FlavaPretraining(nn.Module):
 
     def _image(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         m = self.model
-        _, h = m.image(batch["images"], batch["patch_mask"])
-        return {"mim": masked_prediction_loss(m.mim_head, h[:, 1:], batch["patch_idx"], self._image_labels(batch))}
+        _, h = m.image(batch["images"], batch["patch_mask"], rows=1 + batch["patch_idx"])  # after [CLS]
+        return {"mim": prediction_loss(m.mim_head, h, self._image_labels(batch))}
 
     def _text(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         m = self.model
-        _, h = m.text(batch["masked_ids"], batch["attn"])
-        return {"mlm": masked_prediction_loss(m.mlm_head, h, batch["mlm_pos"], batch["mlm_labels"])}
+        _, h = m.text(batch["masked_ids"], batch["attn"], batch["mlm_pos"])
+        return {"mlm": prediction_loss(m.mlm_head, h, batch["mlm_labels"])}
 
     def _paired(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         m, w = self.model, self.w
         images, ids, attn = batch["images"], batch["ids"], batch["attn"]
         out: dict[str, torch.Tensor] = {}
-        # Unmasked unimodal passes → contrastive embeddings.
-        img_emb = F.normalize(m.image_projection(m.image(images)[1][:, 0]).float(), dim=-1)
-        txt_emb = F.normalize(m.text_projection(m.text(ids, attn)[1][:, 0]).float(), dim=-1)
+        b = ids.shape[0]
+        # Unmasked passes (contrastive) and masked passes (fusion input) stacked into one batch per tower; the
+        # unmasked halves compute only their CLS row in the last layer, the only row GC reads.
+        patches = m.image.patches(images)
+        img_cls, img_pre = m.image.encoder.split_last(
+            torch.cat([m.image.tokens(patches), m.image.tokens(patches, batch["patch_mask"])]), None, b)
+        txt_cls, txt_pre = m.text.encoder.split_last(
+            m.text.embed(torch.cat([ids, batch["masked_ids"]])), torch.cat([attn, attn]), b)
+        img_emb = F.normalize(m.image_projection(img_cls).float(), dim=-1)
+        txt_emb = F.normalize(m.text_projection(txt_cls).float(), dim=-1)
         sims = (img_emb @ txt_emb.T).detach() * m.clamped_scale().detach() if w.itm_negatives == "hard" else None
         partner, neg = choose_negatives(ids, w.itm_negative_fraction, sims)
         pos = ~neg
         # The unimodal pairs of ITM negatives are still true pairs here (the negative caption only enters the
         # multimodal pass), so every row stays in GC; FLAVA drops them because its text was replaced.
         out["gc"] = contrastive_loss(img_emb, txt_emb, m.clamped_scale())
-        # Masked passes → multimodal encoder; negatives take another row's (masked) caption.
-        img_pre, _ = m.image(images, batch["patch_mask"])
-        txt_pre, _ = m.text(batch["masked_ids"], attn)
-        take = torch.where(neg, partner, torch.arange(ids.shape[0], device=ids.device))
-        mm = m.multimodal(img_pre, txt_pre[take], attn[take])
+        # Multimodal encoder on the masked passes; negatives take another row's (masked) caption. Its last layer
+        # runs only at the rows the heads read: [CLS_M], the masked patches, the masked tokens.
+        take = torch.where(neg, partner, torch.arange(b, device=ids.device))
+        n_img, n_mim = img_pre.shape[1], batch["patch_idx"].shape[1]  # 1 + P, masked patch slots
+        rows = torch.cat([torch.zeros_like(batch["patch_idx"][:, :1]), 2 + batch["patch_idx"],
+                          1 + n_img + batch["mlm_pos"]], 1)
+        mm = m.multimodal(img_pre, txt_pre[take], attn[take], rows)
         itm_logits = m.itm_head(mm[:, 0]).float()
         out["itm"] = F.cross_entropy(itm_logits, pos.long())
-        n_img = img_pre.shape[1]  # 1 + P
         img_labels = torch.where(pos[:, None], self._image_labels(batch), -1)
-        out["mmm_image"] = masked_prediction_loss(m.mmm_image_head, mm[:, 2:1 + n_img], batch["patch_idx"], img_labels)
+        out["mmm_image"] = prediction_loss(m.mmm_image_head, mm[:, 1:1 + n_mim], img_labels)
         txt_labels = torch.where(pos[:, None], batch["mlm_labels"], -1)
-        out["mmm_text"] = masked_prediction_loss(m.mmm_text_head, mm[:, 1 + n_img:], batch["mlm_pos"], txt_labels)
+        out["mmm_text"] = prediction_loss(m.mmm_text_head, mm[:, 1 + n_mim:], txt_labels)
         out["itm_acc"] = ((itm_logits.argmax(1) == pos.long()).float().mean()).detach()
         out["logit_scale"] = m.logit_scale.detach()
         return out

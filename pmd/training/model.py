@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pmd.training.attention import Encoder
+from pmd.training.attention import Encoder, cls_rows
 from pmd.training.config import ModelConfig
 
 # CLIP image statistics (FLAVA uses them); images reach the model as uint8 or [0, 1] floats.
@@ -41,14 +41,21 @@ class ImageEncoder(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGE_STD).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, images: torch.Tensor, patch_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """images (B,3,H,W) uint8 or [0,1]; patch_mask (B,P) True = masked. Returns (pre-LN, post-LN)."""
+    def patches(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B,3,H,W) uint8 or [0,1] → patch embeddings (B,P,D) (shared by a step's masked and unmasked passes)."""
         x = (to_unit_float(images) - self.mean) / self.std
-        x = self.patch(x.contiguous(memory_format=torch.channels_last)).flatten(2).transpose(1, 2)
+        return self.patch(x.contiguous(memory_format=torch.channels_last)).flatten(2).transpose(1, 2)
+
+    def tokens(self, patches: torch.Tensor, patch_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``[CLS] ; patches`` + positions; patch_mask (B,P) True replaces a patch by the mask token."""
         if patch_mask is not None:
-            x = torch.where(patch_mask[..., None], self.mask_token.to(x.dtype), x)
-        x = torch.cat([self.cls.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1) + self.pos
-        return self.encoder(x)
+            patches = torch.where(patch_mask[..., None], self.mask_token.to(patches.dtype), patches)
+        return torch.cat([self.cls.expand(patches.shape[0], -1, -1).to(patches.dtype), patches], dim=1) + self.pos
+
+    def forward(self, images: torch.Tensor, patch_mask: torch.Tensor | None = None,
+                rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """patch_mask (B,P) True = masked. Returns (pre-LN, post-LN) of every token, or of ``rows`` (B,R) only."""
+        return self.encoder(self.tokens(self.patches(images), patch_mask), rows=rows)
 
 
 class TextEncoder(nn.Module):
@@ -60,10 +67,14 @@ class TextEncoder(nn.Module):
         self.ln_emb = nn.LayerNorm(e.width, eps=cfg.layer_norm_eps)
         self.encoder = Encoder(e.width, e.layers, e.heads, e.mlp_ratio, cfg.layer_norm_eps)
 
-    def forward(self, ids: torch.Tensor, attn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids (B,L) with [CLS] first; attn (B,L) True for real tokens. Returns (pre-LN, post-LN)."""
-        x = self.ln_emb(self.tokens(ids) + self.pos[:, : ids.shape[1]])
-        return self.encoder(x, attn)
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.ln_emb(self.tokens(ids) + self.pos[:, : ids.shape[1]])
+
+    def forward(self, ids: torch.Tensor, attn: torch.Tensor,
+                rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids (B,L) with [CLS] first; attn (B,L) True for real tokens. Returns (pre-LN, post-LN) of every token, or
+        of ``rows`` (B,R) only."""
+        return self.encoder(self.embed(ids), attn, rows)
 
 
 class MultimodalEncoder(nn.Module):
@@ -75,16 +86,18 @@ class MultimodalEncoder(nn.Module):
         self.cls = nn.Parameter(torch.zeros(1, 1, e.width))
         self.encoder = Encoder(e.width, e.layers, e.heads, e.mlp_ratio, cfg.layer_norm_eps)
 
-    def forward(self, image_h: torch.Tensor, text_h: torch.Tensor, text_attn: torch.Tensor) -> torch.Tensor:
-        """Sequence ``[CLS_M] ; image (1+P) ; text (L)``; padded text is masked out of attention."""
+    def forward(self, image_h: torch.Tensor, text_h: torch.Tensor, text_attn: torch.Tensor,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Sequence ``[CLS_M] ; image (1+P) ; text (L)``; padded text is masked out of attention. Returns the
+        post-LN states of every position, or of ``rows`` (B,R) only (what the ITM and MMM heads read)."""
         b = image_h.shape[0]
         x = torch.cat([self.cls.expand(b, -1, -1).to(image_h.dtype), self.image_in(image_h), self.text_in(text_h)], 1)
         ones = torch.ones(b, 1 + image_h.shape[1], dtype=torch.bool, device=x.device)
-        return self.encoder(x, torch.cat([ones, text_attn], 1))[1]
+        return self.encoder(x, torch.cat([ones, text_attn], 1), rows)[1]
 
 
 class MaskedPredictionHead(nn.Module):
-    """dense → GELU → LN → decoder, applied only to the gathered masked positions."""
+    """dense → GELU → LN → decoder, applied only at the masked positions (the encoders compute only those rows)."""
 
     def __init__(self, width: int, vocab: int, eps: float) -> None:
         super().__init__()
@@ -134,10 +147,10 @@ class FlavaModel(nn.Module):
 
     def embed_image(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised contrastive embedding from the unmasked image CLS."""
-        return F.normalize(self.image_projection(self.image(images)[1][:, 0]).float(), dim=-1)
+        return F.normalize(self.image_projection(self.image(images, rows=cls_rows(images))[1][:, 0]).float(), dim=-1)
 
     def embed_text(self, ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.text_projection(self.text(ids, attn)[1][:, 0]).float(), dim=-1)
+        return F.normalize(self.text_projection(self.text(ids, attn, cls_rows(ids))[1][:, 0]).float(), dim=-1)
 
     def clamped_scale(self) -> torch.Tensor:
         """exp(logit scale) with the scale clamped to [0, ln 100] (differentiable inside the range)."""

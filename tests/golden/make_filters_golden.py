@@ -5,9 +5,11 @@ tests/test_interleaved_filters_golden.py with today's rules, so "filters as name
 keeps every reason and every kept document. Regenerate only on purpose (a filter change that is
 meant), from the repository root::
 
-    .venv/bin/python tests/golden/make_filters_golden.py [SAMPLE_WARC]
+    .venv/bin/python tests/golden/make_filters_golden.py [--note WHY] [SAMPLE_WARC]
 
 with the code to record first on ``PYTHONPATH`` (the old tree: ``PYTHONPATH=/path/to/old/checkout``).
+``--note`` is stored as the files' ``"note"``: why they were re-made (a difference must be a documented
+fix; the filters themselves must decide as before on every page whose extraction did not change).
 
 * ``filters_web.json``: the real pages of ``../shared/data/web`` (extracted with ``main_content=True``,
   url ``https://<relative path>/``): per document a hash of the filter input and, per case, the
@@ -102,16 +104,37 @@ def sample_warc_documents(warc: str) -> list[InterleavedDocument]:
     return list(extract_pages(read_warc(warc), CounterBook(), [], True))
 
 
-def main(argv: list[str]) -> int:
+def code_version() -> str:
+    """Which code made the golden, the same on every machine: the git commit of the checkout ``pmd`` is
+    imported from (``+ uncommitted changes`` when its tree differs), else the package version. Never a
+    local path: a golden is compared on other machines and must not hold this one's layout."""
+    import subprocess
+
     import pmd
 
+    src = Path(pmd.__file__).resolve().parent
+    try:
+        git = ["git", "-C", str(src)]
+        head = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True,
+                               check=True).stdout.strip()
+        return f"pmd at commit {head}" + (" + uncommitted changes to pmd/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return f"pmd {getattr(pmd, '__version__', 'unknown version')} (not a git checkout)"
+
+
+def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
-    made_by = f"tests/golden/make_filters_golden.py with pmd from {Path(pmd.__file__).parent}"
+    made_by = f"tests/golden/make_filters_golden.py with {code_version()}"
+    note = None
+    if argv[:1] == ["--note"]:
+        note, argv = argv[1], argv[2:]
     sets = {"web": (web_documents(), False)}
     if argv:
         sets["sample_warc"] = (sample_warc_documents(argv[0]), True)
     for name, (docs, store) in sets.items():
-        data = {"made_by": made_by, **golden(docs, store)}
+        data = {"made_by": made_by, **({"note": note} if note else {}), **golden(docs, store)}
         (here / f"filters_{name}.json").write_text(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=0) + "\n",
                                                    encoding="utf-8")
         print(name, len(docs), {c: sum(v.startswith("kept") for v in g["docs"].values()) for c, g in data["cases"].items()})

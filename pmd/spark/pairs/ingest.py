@@ -1,7 +1,10 @@
 """Stage 1, ingest, on Spark: one task per input unit, parsed with ``mapInArrow``.
 
 The driver plans the units (byte ranges of the raw files: a plan, not records); executors parse
-them with ``pmd.pairs.ingest.parse_units_fn`` and the rows are written partitioned by source.
+them with ``pmd.pairs.ingest.parse_units_fn`` and each task writes its rows as they come, in unit
+order. Not ``partitionBy("source")``: that makes every task sort its rows by source before writing
+(a full sort of the stage's widest rows for nothing; readers select by column, and a ``source=``
+directory name would also have its value type-guessed on read).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def run_ingest(spark: "SparkSession", cfg: BuildConfig, data_path: str) -> None:
-    """Parse every unit on Spark and write the outcome rows to ``data_path``, partitioned by source."""
+    """Parse every unit on Spark and write the outcome rows to ``data_path`` (one Parquet dataset)."""
     units = plan_units(cfg)
     log.info("ingest: %d sources, %d input units", len(cfg.enabled_sources()), len(units))
     options = {n: resolve_options(s.options, cfg.base_dir) for n, s in cfg.enabled_sources().items()}
@@ -30,4 +33,4 @@ def run_ingest(spark: "SparkSession", cfg: BuildConfig, data_path: str) -> None:
     rdd = spark.sparkContext.parallelize(rows, max(1, len(rows)))
     df = spark.createDataFrame(rdd, UNIT_DDL)
     out = map_batches(df, parse_units_fn(options, cfg.ingest.batch_size), PAIR_OUTCOME_SCHEMA)
-    out.write.mode("overwrite").partitionBy("source").parquet(data_path)
+    out.write.mode("overwrite").parquet(data_path)

@@ -15,7 +15,7 @@ from pmd.counters import CounterBook
 from pmd.pairs.config import STAGES
 from pmd.pairs.outcomes import KEPT
 from pmd.pairs.stats import REJECTS_COLUMNS, WORD_BUCKETS, merge_parts, ordered_counters
-from pmd.spark.stages import StageDir, spark_path, write_json_atomic
+from pmd.spark.stages import StageDir, on_executor, spark_path, write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -24,9 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def _single_parquet(spark: "SparkSession", df: "DataFrame", dst: str, work: str) -> None:
+    """``df`` as ONE Parquet file: parts written by Spark, merged in order by one executor task
+    (through the driver the merge raised the driver's peak with the number of rows)."""
     tmpdir = f"{work}/{Path(dst).name}.parts"
     df.write.mode("overwrite").parquet(spark_path(tmpdir))
-    merge_parts(tmpdir, dst)
+    on_executor(spark, merge_parts, tmpdir, dst)
     shutil.rmtree(tmpdir, ignore_errors=True)
 
 
