@@ -6,9 +6,11 @@ Method (issue 12: Spark path >= 0.75 of the single-process parse rate per core, 
 - Spark: one ``local[CORES]`` session for the whole run. ``--warmup`` untimed runs go first (JVM JIT,
   Python worker start, fastText load per worker), then ``--runs`` timed runs, each into a fresh build
   directory. The timed region of a run is exactly what the build does for these two stages: the
-  ``Runner`` stages ``ingest`` (plan units on the driver, ``mapInArrow`` parse, Parquet write, the
-  counting job, counters + marker) and ``filter`` (read the kept rows, batched filters, Parquet
-  write, counting, reconciliation, commit). Session start-up is outside it.
+  ``Runner`` stages ``ingest`` (plan units on the driver; one Spark task per unit parses it and
+  writes its Parquet part with pyarrow, handing back only its outcome counts; the parts checked
+  against those counts; counters + marker) and ``filter`` (tasks read the ingest parts' kept rows
+  with pyarrow, run the batched filters, write their parts; check, reconciliation, commit): one
+  Spark job per stage, and no row passes through the JVM. Session start-up is outside it.
 - CPU of a run: the Spark JVM, its Python daemon and workers (``TreeCpu``: sampled from /proc, so
   workers that exit inside the region still count) and the driver's own Python, all included.
   ``spark_rows_per_cpu_s`` = input rows / those CPU seconds; ``spark_rows_per_s_per_core`` = input
@@ -17,7 +19,8 @@ Method (issue 12: Spark path >= 0.75 of the single-process parse rate per core, 
   library path; fastText loaded first, as Spark's workers load it once):
   ``single_process_rows_per_cpu_s`` = parse outcomes / ``process_time``.
 - The last line holds both, ``ratio`` (wall per core) and ``cpu_ratio`` (per CPU second: the fair
-  one on a shared machine), with the per-stage CPU split (jvm / workers / driver) in the run lines.
+  one on a shared machine), with the per-stage CPU split (jvm / workers / driver) and Spark job
+  count (``spark_jobs``: each is a fixed cost on the wall) in the run lines.
 
 The filter stage re-uses the parse's language labels: no row is identified twice
 (``tests/test_build_units.py::test_no_row_runs_language_id_twice``).
@@ -163,11 +166,15 @@ def main() -> None:
         r = pairs_runner(spark, cfg, str(out))
         sp = spark_path
         meter = TreeCpu(jvm)
+        sc = spark.sparkContext
         marks = [(time.perf_counter(), (*meter.read(), time.process_time() - meter.own))]
+        sc.setJobGroup(f"bench-{run}-ingest", "ingest")  # to count the stage's Spark jobs
         r.stage("ingest", lambda sd: run_ingest(spark, cfg, sp(sd.data)), None)
         marks.append((time.perf_counter(), (*meter.read(), time.process_time() - meter.own)))
-        r.stage("filter", lambda sd: run_filter(spark, cfg, r.kept("ingest"), sp(sd.data)), "ingest")
+        sc.setJobGroup(f"bench-{run}-filter", "filter")
+        r.stage("filter", lambda sd: run_filter(spark, cfg, sp(r.sd("ingest").data), sp(sd.data)), "ingest")
         marks.append((time.perf_counter(), (*meter.read(), time.process_time() - meter.own)))
+        jobs = {s: len(sc.statusTracker().getJobIdsForGroup(f"bench-{run}-{s}")) for s in ("ingest", "filter")}
         meter.close()
         (t0, c0), (t1, c1), (t2, c2) = marks
         cpu = sum(c2) - sum(c0)
@@ -176,7 +183,7 @@ def main() -> None:
         res = {"run": run if run >= 0 else f"warmup{run}", "rows": rows, "kept_after_filter": fil.kept,
                "ingest_s": round(t1 - t0, 2), "filter_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2),
                "rows_per_s": round(rows / (t2 - t0)), "rows_per_s_per_core": round(rows / (t2 - t0) / args.cores),
-               "cpu_s": round(cpu, 2), "rows_per_cpu_s": round(rows / cpu),
+               "cpu_s": round(cpu, 2), "rows_per_cpu_s": round(rows / cpu), "spark_jobs": jobs,
                **{f"{stage}_cpu_s": {k: round(b[i] - a[i], 2) for i, k in enumerate(("jvm", "workers", "driver"))}
                   for stage, a, b in (("ingest", c0, c1), ("filter", c1, c2))}}
         if run >= 0:

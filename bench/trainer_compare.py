@@ -3,7 +3,8 @@
 Both models are random-init with the same widths, depths, heads, vocabulary, image and text sizes (HF from
 ``FlavaConfig()`` with those fields set from the pmd config), the same batch (captions fill the 77-token context),
 the same losses (GC, ITM with 10 % negatives, MMM-image, MMM-text; no MIM/MLM on paired steps), AdamW with the same
-fused/unfused choice (``fused_adamw`` in each line), grad-clip 1.0 and the same precision. Per paired step:
+fused/unfused choice (``fused_adamw`` in each line; fused on CUDA and, from torch 2.4, on CPU), grad-clip 1.0 and
+the same precision. Per paired step:
 
 * HF: two ``FlavaModel`` calls, every layer at every position: unmasked image + text (fusion skipped), masked image
   + text + fusion; heads at the masked positions of the ITM-positive rows; GC over the positive rows. Its MIM labels
@@ -12,7 +13,9 @@ fused/unfused choice (``fused_adamw`` in each line), grad-clip 1.0 and the same 
   one image-tower pass over the unmasked and masked images stacked (one patch convolution), one text-tower pass over
   the unmasked and masked captions stacked; the last layer of each unmasked half only at its CLS row, the fusion
   encoder's last layer only at ``[CLS_M]`` and the masked positions (the rows the losses read); heads at the masked
-  positions of every row (the negatives' labels are ignored); GC over every row.
+  positions of every row (the negatives' labels are ignored); GC over every row. On CPU in fp32 its linears (forward
+  and both backward products) run on oneDNN's fp32 matmul instead of ``aten::mm``'s MKL sgemm (same IEEE fp32
+  precision; MKL runs far below oneDNN on AMD CPUs); HF's model is measured as shipped.
 
 The losses equal the every-row computation (``tests/test_train_model.py::test_step_equals_the_straightforward_
 computation``). Prints one JSON line per implementation (``"impl": "pmd"`` / ``"impl": "hf"``): samples/s (median
@@ -48,7 +51,7 @@ from pmd.training.config import TrainConfig, load_train_config  # noqa: E402
 from pmd.training.data import Collator, open_build, train_tokenizer  # noqa: E402
 from pmd.training.model import IMAGE_MEAN, IMAGE_STD  # noqa: E402
 from pmd.training.run import Position, build_captions, make_loader  # noqa: E402
-from pmd.training.trainer import Trainer, to_device  # noqa: E402
+from pmd.training.trainer import Trainer, fused_adamw, to_device  # noqa: E402
 
 WORDS = "a the red blue green small large circle square dog man woman street car tree on in of with near left right".split()
 
@@ -98,9 +101,10 @@ class HFStep:
         torch.manual_seed(cfg.seed)
         self.model = FlavaForPreTraining(hf_config(cfg)).to(device).train()
         self.module = torch.compile(self.model) if compile_ else self.model
-        # pmd's Trainer's rule (fused AdamW on CUDA); each JSON line reports ``fused_adamw`` so a drift shows.
+        # pmd's Trainer's rule (fused AdamW on CUDA, and on CPU from torch 2.4); each JSON line reports
+        # ``fused_adamw`` so a drift shows.
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
-                                     fused=device.type == "cuda")
+                                     fused=fused_adamw(device))
         self.device, self.bf16, self.cfg = device, bf16, cfg
         self.mean = torch.tensor(IMAGE_MEAN, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGE_STD, device=device).view(1, 3, 1, 1)
@@ -169,16 +173,22 @@ def _cpu_sdpa_backward_flops(grad_out, q, k, v, *args, out_shape=None, **kwargs)
     return sdpa_backward_flop_count(grad_out, q, k, v)
 
 
+def _onednn_linear_flops(x, w, *args, out_shape=None, **kwargs) -> int:  # noqa: ANN001
+    return 2 * math.prod(x[:-1]) * w[0] * w[1]
+
+
 def flops_per_pair(step, batch: dict[str, torch.Tensor], bs: int) -> float:
     """fwd+bwd FLOPs of one step / batch size (counted, not estimated). torch's counter has no formula for the CPU
     flash-attention kernel that SDPA takes on CPU (it would count pmd's attention as zero there): it gets the same
-    formula as the CUDA kernels."""
+    formula as the CUDA kernels; nor for oneDNN's matmul (``mkldnn._linear_pointwise``, pmd's fp32 CPU linears,
+    forward and backward): 2·M·K·N like ``aten::mm``."""
     from torch.utils.flop_counter import FlopCounterMode
 
     aten = torch.ops.aten
     counter = FlopCounterMode(display=False, custom_mapping={
         aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops,
-        aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops})
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops,
+        torch.ops.mkldnn._linear_pointwise: _onednn_linear_flops})
     with counter:
         step.loss(batch).backward()
     return counter.get_total_flops() / bs

@@ -143,3 +143,74 @@ def test_an_index_of_teasers_in_several_lists_is_kept_whole(walker):
     text = _text(extract_document(html, "https://x.org/"))
     assert all(f"Teaser {s}.{i}:" in text for s in range(4) for i in range(4))
     assert "Most read headline" not in text
+
+
+def test_comments_after_a_comments_heading_are_dropped(walker):
+    """A blog engine that prints readers' comments as plain paragraphs in the article's own container after
+    a "Comments" heading (no comment class to mark them; here the heading sits in a wrapper of its own):
+    the heading and everything after it in that container go, the text after the container stays."""
+    article = "".join(f"<p>Article paragraph {i}. {PARA}</p>" for i in range(3))
+    comments = "".join(f"<div id='c{i}'><p>Reader comment {i}: {PARA}</p></div><p class='posted'>Posted by: "
+                       f"Reader {i} at July 26, 2012 9:0{i} AM</p>" for i in range(8))
+    html = (f"<html><body><div id='center'><div class='content'><h3>A post</h3>{article}"
+            f"<p class='posted'>Posted by the author at July 26, 2012 8:00 AM</p>"
+            f"<div class='commentform'><h2 id='comments'>Comments</h2></div>{comments}"
+            f"<h2>Post a comment</h2><p>Comments are moderated and appear after review by the editors.</p></div>"
+            f"<p>Closing paragraph outside the post. {PARA}</p></div></body></html>")
+    text = _text(extract_document(html, "https://x.org/"))
+    assert all(f"Article paragraph {i}." in text for i in range(3)) and "Posted by the author" in text
+    assert "Reader comment" not in text and "Posted by: Reader" not in text and "moderated" not in text
+    assert "Closing paragraph outside the post." in text
+
+
+def test_a_lone_comment_heading_cuts_nothing(walker):
+    """"Comment" alone is a newspaper's opinion section, not a comment thread: the text after it stays."""
+    paras = "".join(f"<p>Opinion paragraph {i}. {PARA}</p>" for i in range(4))
+    html = f"<html><body><article><h2>Comment</h2>{paras}</article></body></html>"
+    text = _text(extract_document(html, "https://x.org/"))
+    assert all(f"Opinion paragraph {i}." in text for i in range(4))
+
+
+def test_gallery_captions_are_dropped_and_its_images_kept_in_order(walker):
+    """A slideshow in the article (class names with gallery, slideshow or carousel, also glued as in
+    "cnnGalleryContainer"): its slides' captions are not the article's text, its images stay in page
+    order; a figure outside it keeps its caption."""
+    slides = "".join(f"<div class='slide'><img src='/s{i}.jpg'><p>Slide {i} caption: {PARA}</p></div>"
+                     for i in range(12))
+    html = (f"<html><body><div class='story'><p>Article paragraph 0. {PARA}</p><p>Article paragraph 1. {PARA}</p>"
+            f"<div class='cnnGalleryContainer'>{slides}</div><p>Article paragraph 2. {PARA}</p>"
+            f"<figure><img src='/f.jpg'><figcaption>The plain figure's caption</figcaption></figure>"
+            f"<p>Article paragraph 3. {PARA}</p></div></body></html>")
+    doc = extract_document(html, "https://x.org/")
+    text = _text(doc)
+    assert all(f"Article paragraph {i}." in text for i in range(4))
+    assert "Slide 3 caption" not in text and "The plain figure's caption" in text
+    assert [i for i in doc.images if i] == [f"https://x.org/s{i}.jpg" for i in range(12)] + ["https://x.org/f.jpg"]
+
+
+def test_a_big_unscored_box_after_the_article_does_not_join_it(walker):
+    """A column of teasers after the article body, its text deeper than the score reaches (a list of
+    cards in a wrapper): it does not join the region by its own text; the date box before the body does."""
+    article = "".join(f"<p>Article paragraph {i}. {PARA}</p>" for i in range(4))
+    cards = "".join(f"<li><h3>Other story {i}</h3><p class='text'>What happened next in the other story "
+                    f"number {i}, and why it matters. <a href='/s{i}'>Read more</a></p></li>" for i in range(6))
+    html = (f"<html><body><div id='block'><div class='date'>July 26, 2012</div>"
+            f"<div id='primary'>{article}</div><div id='secondary'><div class='inner'><ul>{cards}</ul></div></div>"
+            f"</div></body></html>")
+    text = _text(extract_document(html, "https://x.org/"))
+    assert all(f"Article paragraph {i}." in text for i in range(4)) and "July 26, 2012" in text
+    assert "Other story" not in text and "other story number" not in text
+
+
+def test_glued_widget_names_and_author_bios_are_boilerplate(walker):
+    """Class names glued from a widget's role ("jp-relatedposts", "sidebar2") and an author's bio box
+    are dropped like their plain forms."""
+    article = "".join(f"<p>Article paragraph {i}. {PARA}</p>" for i in range(4))
+    related = "".join(f"<div class='jp-relatedposts-post'><p>Related excerpt {i}: {PARA}</p></div>"
+                      for i in range(3))
+    html = (f"<html><body><div class='entry-content'>{article}<div id='jp-relatedposts'>{related}</div>"
+            f"<div class='author-bio'><p>The author writes about city politics. {PARA}</p></div></div>"
+            f"</body></html>")
+    text = _text(extract_document(html, "https://x.org/"))
+    assert all(f"Article paragraph {i}." in text for i in range(4))
+    assert "Related excerpt" not in text and "city politics" not in text

@@ -92,3 +92,18 @@ def test_predict_matches_fasttext_multiline_predict_and_dedups():
     assert ident.predict_arrays(texts) == ([e[0] for e in expected], [e[1] for e in expected])
     assert ident.predict(texts[:1]) == expected[:1]
     assert ident.predict_arrays([]) == ([], [])
+
+
+def test_missing_caption_is_a_counted_drop_not_a_failed_batch():
+    """A null caption cell (None) must not fail the whole batch's language ID: it is predicted as an
+    empty text, and the length filter drops it with a reason."""
+    from pmd.pairs.filtering import decide
+
+    ident = get_identifier()
+    texts = ["A man riding a horse on the beach at sunset.", None, ""]
+    assert ident.predict_arrays(texts) == ident.predict_arrays([texts[0], "", ""])
+    chains = {"cc3m": [LanguageFilter(), CaptionLengthFilter(min_words=2)]}
+    langs, scores, outcome, reason, message = decide(["cc3m"] * 3, texts, [None] * 3, [None] * 3, chains, ident)
+    assert outcome == ["kept", "dropped", "dropped"]
+    assert reason == [None, "empty_caption", "empty_caption"]
+    assert CaptionLengthFilter(min_words=1)(_rec(None)).reason == "empty_caption"

@@ -113,6 +113,8 @@ EN_LONG = "View+of+the+old+pier+at+sunset%2C+taken+from+the+beach."
 EN_TITLE = "Sunset+at+the+pier+in+Santa+Monica"
 FR_LONG = "Le+coucher+de+soleil+sur+la+jet%C3%A9e%2C+vue+depuis+la+plage."
 DE_TITLE = "Sonnenuntergang+am+alten+Pier+mit+meiner+Familie"
+LATIN1_LONG = "Coffee+at+the+little+caf%E9+on+the+old+pier"  # %E9 = latin-1 é, not UTF-8
+CUT_LONG = "View+of+the+old+pier+at+sunset+from+the+caf%C3"  # a 2-byte sequence cut at the end
 
 
 def yfcc_row(title="", description="", marker="0", url="http://farm8.staticflickr.com/7198/1_df77.jpg",
@@ -143,6 +145,16 @@ YFCC_CASES = [
     ("both_empty", "", "", {}, "empty_caption", None, None),
     ("both_non_english", DE_TITLE, FR_LONG, {}, "no_english_caption", None, None),
     ("non_english_description_short_title", "IMG_0520", FR_LONG, {}, "no_english_caption", None, None),
+    ("latin1_description_english_title", EN_TITLE, LATIN1_LONG, {}, "kept", "title",
+     "Sunset at the pier in Santa Monica"),
+    ("cut_description_english_title", EN_TITLE, CUT_LONG, {}, "kept", "title", "Sunset at the pier in Santa Monica"),
+    ("english_description_latin1_title", "Caf%E9+du+port", EN_LONG, {}, "kept", "description",
+     "View of the old pier at sunset, taken from the beach."),
+    ("latin1_description_short_title", "IMG_0520", LATIN1_LONG, {}, "invalid_utf8_caption", None, None),
+    ("cut_description_empty_title", "", CUT_LONG, {}, "invalid_utf8_caption", None, None),
+    ("latin1_title_french_description", "Caf%E9+du+port+au+coucher+du+soleil", FR_LONG, {}, "invalid_utf8_caption",
+     None, None),
+    ("short_description_stray_byte_title", "a%80b+c+d", "Santa+Monica", {}, "invalid_utf8_caption", None, None),
     ("bad_marker", EN_TITLE, EN_LONG, {"marker": "x"}, "bad_marker", None, None),
     ("bad_url", EN_TITLE, EN_LONG, {"url": "farm8/x.jpg"}, "bad_url", None, None),
 ]
@@ -166,6 +178,32 @@ def test_yfcc_rule_every_branch(tmp_path, case):
         assert out.error == expected and out.input_line == 1 and out.input_file == str(f)
     else:
         assert isinstance(out, Dropped) and out.reason == expected and out.input_line == 1
+
+
+def test_yfcc_escapes_not_utf8_fall_back_to_the_title_or_are_counted(tmp_path):
+    # a batch of ordinary rows with a few bad fields: those rows fall back or drop with a detail,
+    # every other row's outcome is what it is without them, and nothing holds U+FFFD
+    rows = [yfcc_row(EN_TITLE if i % 2 else DE_TITLE, EN_LONG if i % 3 else FR_LONG, i=i) for i in range(40)]
+    bad = {5: yfcc_row(EN_TITLE, LATIN1_LONG, i=5), 11: yfcc_row("IMG_0520", CUT_LONG, i=11),
+           17: yfcc_row("caf%E9", "a%80b+caf%C3", i=17)}
+    src = get_source("yfcc100m")
+
+    def parse(lines):
+        f = tmp_path / "yfcc100m_dataset"
+        f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return list(src.parse_all([str(f)]))
+
+    plain = parse(rows)
+    mixed = parse([bad.get(i, r) for i, r in enumerate(rows)])
+    assert [o for i, o in enumerate(mixed) if i not in bad] == [o for i, o in enumerate(plain) if i not in bad]
+    assert mixed[5].meta["caption_field"] == "title" and mixed[5].text == "Sunset at the pier in Santa Monica"
+    assert mixed[5].meta["description"] == LATIN1_LONG  # the raw field stays in meta, still escaped
+    assert [(o.reason, o.input_line, o.detail) for o in (mixed[11], mixed[17])] == [
+        ("invalid_utf8_caption", 12, "description '%C3': unexpected end of data (escapes not UTF-8)"),
+        ("invalid_utf8_caption", 18, "description '%80': invalid start byte; title '%E9': unexpected end of data "
+                                     "(escapes not UTF-8)")]
+    assert all("\ufffd" not in o.text for o in mixed if isinstance(o, PairRecord))
+    assert kinds(mixed) == kinds(plain) - Counter({"kept": 2}) + Counter({"invalid_utf8_caption": 2})
 
 
 def test_yfcc_23_column_webscope_layout_and_wrong_count(tmp_path):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pmd.text.normalize import (ascii_only, clean_caption, clean_yfcc_text, clean_yfcc_texts,
                                 collapse_whitespace, collapse_whitespace_many, nfc, replace_newlines, strip_html, unescape_html,
-                                url_decode, word_count)
+                                url_decode, utf8_problem, word_count)
 
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
 markup = st.text(alphabet=st.sampled_from(list("ab <>/&;#x%2C+\n\t\u00e9\u0301")), max_size=60)
@@ -23,7 +23,6 @@ markup = st.text(alphabet=st.sampled_from(list("ab <>/&;#x%2C+\n\t\u00e9\u0301")
     ("caf%C3%A9", "caf\u00e9"),
     ("100%", "100%"),             # a lone '%' stays
     ("%zz+ok", "%zz ok"),
-    ("%C3+x", "\ufffd x"),         # a broken UTF-8 byte is replaced, never fatal
     ("back\\slash%5C", "back\\slash\\"),
     ("plain", "plain"),
 ])
@@ -63,10 +62,69 @@ def test_word_count():
     assert word_count("") == 0
 
 
+BAD_ESCAPES = [
+    # raw field, what utf8_problem says
+    ("caf%E9", "'%E9': unexpected end of data"),                 # latin-1 é at the end = a cut 3-byte lead
+    ("caf%E9+au+lait", "'%E9': invalid continuation byte"),      # latin-1 é inside
+    ("the+euro+%E2%82", "'%E2%82': unexpected end of data"),     # a multibyte sequence cut at the end
+    ("a%80b", "'%80': invalid start byte"),                      # a stray continuation byte
+    ("%C3+x", "'%C3': invalid continuation byte"),
+    ("%ED%A0%80", "'%ED': invalid continuation byte"),           # an encoded surrogate (CESU-8)
+    ("%3Cb%E9%3Ex+y", "'%E9': invalid continuation byte"),       # inside a tag: still not UTF-8
+    ("%zz+caf%E9", "'%E9': unexpected end of data"),             # a literal '%' next to a bad escape
+    ("\u00e9t\u00e9+%E9", "'%E9': unexpected end of data"),             # non-ASCII raw text (unquote_plus path)
+]
+
+
+@pytest.mark.parametrize("raw,problem", BAD_ESCAPES)
+def test_escapes_that_are_not_utf8_are_unusable_not_replaced(raw, problem):
+    with pytest.raises(UnicodeDecodeError):
+        url_decode(raw)
+    with pytest.raises(UnicodeDecodeError):
+        unquote_plus(raw, errors="strict")  # the reference agrees: not UTF-8
+    assert "\ufffd" in url_decode(raw, errors="replace")  # the old behaviour, on request only
+    assert clean_yfcc_text(raw) is None
+    assert utf8_problem(raw) == problem
+
+
+@pytest.mark.parametrize("raw", ["caf%C3%A9", "%EF%BF%BD+kept", "100%", "%zz", "plain+text", ""])
+def test_valid_or_literal_escapes_have_no_utf8_problem(raw):
+    assert utf8_problem(raw) is None
+    assert clean_yfcc_text(raw) == " ".join(unquote_plus(raw).split())
+
+
+def test_batch_marks_exactly_the_bad_texts_and_keeps_the_fast_path_for_the_rest():
+    texts = ["Sunset+at+the+pier", "caf%E9+au+lait", "caf%C3%A9+au+lait", "%3Cb%E9%3Ex+y", "", "x%E2%82",
+             "%3Cb%3EBold%3C%2Fb%3E+%26amp%3B+more"]
+    assert clean_yfcc_texts(texts) == ["Sunset at the pier", None, "caf\u00e9 au lait", None, "", None,
+                                       "Bold & more"]
+    assert clean_yfcc_texts(texts) == [clean_yfcc_text(t) for t in texts]
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.characters(max_codepoint=127, blacklist_categories=("Cs",)), max_size=60))
 def test_fast_url_decode_equals_unquote_plus_on_ascii(text):
-    assert url_decode(text) == unquote_plus(text, errors="replace")
+    assert url_decode(text, errors="replace") == unquote_plus(text, errors="replace")
+
+
+def _outcome(f, text):
+    try:
+        return f(text)
+    except UnicodeDecodeError as e:
+        return ("error", e.reason)
+
+
+escapes = st.lists(st.sampled_from(["%C3", "%A9", "%E9", "%E2", "%82", "%AC", "%80", "%F0", "%9F", "%ED",
+                                    "%41", "+", "a", "%", "%z", "\u00e9"]), max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(escapes)
+def test_strict_url_decode_equals_unquote_plus_including_the_error(text):
+    # the same text, or the same UnicodeDecodeError reason, as the strict reference
+    strict = _outcome(lambda t: unquote_plus(t, errors="strict"), text)
+    assert _outcome(url_decode, text) == strict
+    assert (utf8_problem(text) is None) == (strict == unquote_plus(text))
 
 
 @settings(max_examples=100, deadline=None)
@@ -109,6 +167,9 @@ def test_ascii_only_and_nfc_idempotent(text):
 @given(markup)
 def test_clean_yfcc_text_output_is_clean(text):
     out = clean_yfcc_text(text)
+    if out is None:  # e.g. '%Ca': an escape that is not UTF-8
+        assert utf8_problem(text) is not None
+        return
     assert "  " not in out and out == out.strip()
     assert "\n" not in out
     assert collapse_whitespace(out) == out
@@ -120,6 +181,13 @@ yfcc_raw = st.text(alphabet=st.sampled_from(list("ab+%12C3E9AF5<>/&;#x\\ \u00e9\
 @settings(max_examples=150, deadline=None)
 @given(st.lists(yfcc_raw, max_size=8))
 def test_batch_yfcc_cleaning_equals_per_text(texts):
+    assert clean_yfcc_texts(texts) == [clean_yfcc_text(t) for t in texts]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(escapes | yfcc_raw, max_size=8))
+def test_batch_yfcc_cleaning_equals_per_text_with_bad_escapes(texts):
+    # bad escapes next to good texts, tags and separators: the batch marks the same texts None
     assert clean_yfcc_texts(texts) == [clean_yfcc_text(t) for t in texts]
 
 

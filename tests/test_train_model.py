@@ -417,3 +417,62 @@ def test_encoder_rows_equal_full_rows_gathered():
     torch.testing.assert_close(post, full_post.gather(1, idx), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(cls, full_post[:2, 0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(rest, full_pre[2:], rtol=1e-5, atol=1e-6)
+
+
+def test_onednn_linear_equals_f_linear():
+    """The fp32 CPU linears run on oneDNN (forward and both backward products): same values and gradients as
+    ``F.linear`` for 2-D/3-D, strided inputs, a row slice of a weight (the last block's Q and K/V), no bias, a frozen
+    weight; bf16 autocast and inputs of a few rows fall back to ``F.linear``."""
+    import torch.nn.functional as F
+
+    from pmd.training import attention
+
+    if attention._LINEAR_POINTWISE is None:
+        pytest.skip("this torch has no oneDNN linear")
+    torch.manual_seed(0)
+    full = torch.randn(3 * 48, 32, requires_grad=True)
+    bias = torch.randn(3 * 48, requires_grad=True)
+    cases = [(torch.randn(4, 7, 32), full[:48], bias[:48]), (torch.randn(7, 4, 32).transpose(0, 1), full[48:], bias[48:]),
+             (torch.randn(32, 20).t(), full, None), (torch.randn(4, 5, 32), full.detach(), bias)]
+    for x, w, b in cases:
+        x = x.requires_grad_()
+        y = attention.linear(x, w, b)
+        assert type(y.grad_fn).__name__ == "_OneDnnLinearBackward"
+        gy = torch.randn_like(y)
+        wants = [t for t in (x, w, b) if t is not None and t.requires_grad]
+        got = torch.autograd.grad(y, wants, gy)
+        ref = F.linear(x, w, b)
+        want = torch.autograd.grad(ref, wants, gy)
+        torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+        for a, c in zip(got, want):
+            torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert type(attention.linear(torch.randn(20, 32), full).grad_fn).__name__ != "_OneDnnLinearBackward"
+    assert type(attention.linear(torch.randn(2, 32), full).grad_fn).__name__ != "_OneDnnLinearBackward"  # few rows
+
+
+def test_step_with_onednn_matmuls_equals_the_aten_step(tok, monkeypatch):
+    """A whole paired step on oneDNN's fp32 matmuls gives the losses and gradients of the same step on ``aten::mm``."""
+    from pmd.training import attention
+    from pmd.training.losses import FlavaPretraining
+
+    cfg = load_train_config("tiny", {"loss.itm_negative_fraction": 0.3})
+    data, col = synthetic_pairs(cfg, tok)
+    torch.manual_seed(3)
+    obj = FlavaPretraining(FlavaModel(cfg.model, cfg.codebook.codes), build_codebook(cfg.codebook, cfg.model), cfg.loss)
+    params = [p for p in obj.model.parameters() if p.requires_grad]
+    _, batch = next(data.batches(col, 12, iter(["paired"]), seed=1))
+    results = []
+    for on in (True, False):
+        monkeypatch.setattr(attention, "ONEDNN_LINEAR", on)
+        torch.manual_seed(11)
+        losses = obj(batch, "paired")
+        names = ["gc", "itm", "mmm_image", "mmm_text"]
+        results.append(([float(losses[k].detach()) for k in names],
+                        torch.autograd.grad(sum(losses[k] for k in names), params, allow_unused=True)))
+    (got, got_g), (want, want_g) = results
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
+    for a, b in zip(got_g, want_g):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

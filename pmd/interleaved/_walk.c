@@ -19,7 +19,8 @@
  *
  * Entry points: extract() (what extract_document uses), walk() (the walk's Python-level result, for
  * the tests that compare it with _walk_py), utf8_valid() (charset.py), depth_estimate() (budgets.py's
- * pre-parse scan), probe()/init()/set_image_fields()/set_wider()/set_budget_error(). */
+ * pre-parse scan), probe()/init()/set_image_fields()/set_wider()/set_select()/set_comment_heading()/
+ * set_budget_error(). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -565,8 +566,9 @@ static int text_node(walk_state *w, lxb_node *node) {
     return 0;
 }
 
-/* walk.THREAD_WEIGHT (set_select): the weight of a comment-thread container */
-static Py_ssize_t thread_weight = -50;
+/* walk.THREAD_WEIGHT, walk.GALLERY_WEIGHT (set_select): the weights of a comment-thread container and of
+ * a gallery (its text blocks score nothing and are dropped, its images stay) */
+static Py_ssize_t thread_weight = -50, gallery_weight = -30;
 
 /* a container's class/id hints, hidden check; returns 1 to skip the element, 0 to enter it */
 static int block_attrs(walk_state *w, lxb_node *node, int neg_ok, signed char *neg_out, int *weight_out) {
@@ -631,20 +633,22 @@ static int block_attrs(walk_state *w, lxb_node *node, int neg_ok, signed char *n
             }
         }
         Py_DECREF(s);
-        if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 3) {
+        if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 4) {
             Py_DECREF(hit);
-            PyErr_SetString(PyExc_TypeError, "class hints must be a (negative, positive, thread) tuple");
+            PyErr_SetString(PyExc_TypeError, "class hints must be a (negative, positive, thread, gallery) tuple");
             return -1;
         }
         int neg = PyObject_IsTrue(PyTuple_GET_ITEM(hit, 0));
         int pos = PyObject_IsTrue(PyTuple_GET_ITEM(hit, 1));
         int thread = PyObject_IsTrue(PyTuple_GET_ITEM(hit, 2));
+        int gallery = PyObject_IsTrue(PyTuple_GET_ITEM(hit, 3));
         Py_DECREF(hit);
-        if (neg < 0 || pos < 0 || thread < 0) return -1;
-        if (neg || pos) {
+        if (neg < 0 || pos < 0 || thread < 0 || gallery < 0) return -1;
+        if (neg || pos || gallery) {
             neg = neg && neg_ok;
             *neg_out = (signed char)neg;
-            *weight_out = neg && thread ? (int)thread_weight : (pos ? 25 : 0) - (neg ? 25 : 0);
+            if (neg) *weight_out = thread ? (int)thread_weight : (pos ? 25 : 0) - 25;
+            else *weight_out = gallery && neg_ok ? (int)gallery_weight : (pos ? 25 : 0);
         }
     }
     return 0;
@@ -1210,6 +1214,10 @@ static PyObject *wider_tags = NULL;
  * NESTED_BOX_PARAS (set_select) */
 static double link_density_max = 0.8, climb_frac = 0.4, climb_cover = 0.5;
 static Py_ssize_t climb_candidates = 10, climb_branches = 3, climb_levels = 8, nested_box_paras = 3;
+static Py_ssize_t sibling_box_max = 400;  /* select.SIBLING_BOX_MAX (set_select) */
+/* select.COMMENT_HEADING.match, COMMENT_HEADING_TAGS, COMMENT_HEADING_MAX (set_comment_heading) */
+static PyObject *comment_match = NULL, *comment_tags = NULL;
+static Py_ssize_t comment_max = 0;
 
 /* select._climb: the lowest ancestor of top (climb_levels up at most, never the root) whose children
  * hold strong candidates (the climb_candidates best containers scoring climb_frac of top or more) in
@@ -1315,7 +1323,8 @@ static int select_region(walk_state *w, char *region, char *neg, char *wide, int
     /* blocks under a comment thread, or under a boilerplate box nested in the article's text (its parent
      * holds nested_box_paras long link-free paragraphs), score nothing (select.py) */
     int any_negative = 0;
-    for (Py_ssize_t e = 1; e < n_el && !any_negative; e++) any_negative = w->negative[e] != 0;
+    for (Py_ssize_t e = 1; e < n_el && !any_negative; e++)
+        any_negative = w->negative[e] != 0 || w->weight[e] == gallery_weight;
     if (any_negative) {
         thread = PyMem_Calloc((size_t)n_el, 1);
         paras = PyMem_Calloc((size_t)n_el, sizeof(Py_ssize_t));
@@ -1330,8 +1339,8 @@ static int select_region(walk_state *w, char *region, char *neg, char *wide, int
         }
         for (Py_ssize_t e = 1; e < n_el; e++) {
             Py_ssize_t par = w->parent_of[e];
-            thread[e] = thread[par] || (w->negative[e] && (w->weight[e] == thread_weight
-                                                           || paras[par] >= nested_box_paras));
+            thread[e] = thread[par] || w->weight[e] == gallery_weight
+                        || (w->negative[e] && (w->weight[e] == thread_weight || paras[par] >= nested_box_paras));
         }
     }
     for (Py_ssize_t i = 0; i < w->nblocks; i++) {
@@ -1396,8 +1405,13 @@ static int select_region(walk_state *w, char *region, char *neg, char *wide, int
             }
             Py_ssize_t tl = text_len[e];
             double ld = tl ? (double)link_len[e] / (double)tl : 1.0;
-            int rt = tag_in(region_tags, PyList_GET_ITEM(w->tag_of, e));
+            PyObject *etag = PyList_GET_ITEM(w->tag_of, e);
+            int rt = tag_in(region_tags, etag);
             if (rt < 0) goto done;
+            if (rt && !(tl <= sibling_box_max || e < top)) {  /* a big box after it: only a paragraph */
+                rt = wider_tags != NULL ? tag_in(wider_tags, etag) : 0;
+                if (rt < 0) goto done;
+            }
             if (rt && ((tl > 80 && ld < 0.25) || (0 < tl && tl <= 80 && ld == 0))) region[e] = 1;
         }
         Py_ssize_t gp = w->parent_of[parent];
@@ -1440,6 +1454,30 @@ static int wider_para(walk_state *w, block_t *b) {
     return tag_in(wider_tags, PyList_GET_ITEM(w->tag_of, b->el));
 }
 
+/* select.comment_cut: a kept text block that is a heading opening a comment section (1/0; -1 on error) */
+static int comment_heading(walk_state *w, block_t *b) {
+    if (comment_match == NULL || b->len >= comment_max) return 0;
+    int t = tag_in(comment_tags, PyList_GET_ITEM(w->tag_of, b->el));
+    if (t <= 0) return t;
+    PyObject *m = PyObject_CallOneArg(comment_match, b->text);
+    if (m == NULL) return -1;
+    int hit = m != Py_None;
+    Py_DECREF(m);
+    return hit;
+}
+
+/* select.subtree_text: the text length under each container, its subtree included (NULL on no memory) */
+static Py_ssize_t *subtree_text(walk_state *w) {
+    Py_ssize_t *n = PyMem_Calloc((size_t)w->nel + 1, sizeof(Py_ssize_t));
+    if (n == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < w->nblocks; i++) n[w->blocks[i].el] += w->blocks[i].len;
+    for (Py_ssize_t e = w->nel - 1; e > 1; e--) n[w->parent_of[e]] += n[e];
+    return n;
+}
+
 /* extract(root_ptr, root_tag, base, main_content) -> (texts, images, metadata): the walk, _select and
  * extract_document's assembly loop */
 static PyObject *extract(PyObject *self, PyObject *args) {
@@ -1454,8 +1492,8 @@ static PyObject *extract(PyObject *self, PyObject *args) {
     walk_state w;
     memset(&w, 0, sizeof(w));
     PyObject *result = NULL, *texts = NULL, *images = NULL, *metadata = NULL, *buf = NULL;
-    char *region = NULL, *neg = NULL, *wide = NULL;
-    Py_ssize_t *wroot = NULL, *paras = NULL;
+    char *region = NULL, *neg = NULL, *wide = NULL, *caption = NULL;
+    Py_ssize_t *wroot = NULL, *paras = NULL, *sub_len = NULL;
     int r = state_run(&w, wargs);
     Py_DECREF(wargs);
     if (r < 0) goto done;
@@ -1464,7 +1502,8 @@ static PyObject *extract(PyObject *self, PyObject *args) {
     wide = PyMem_Calloc((size_t)w.nel + 1, 1);
     wroot = PyMem_Calloc((size_t)w.nel + 1, sizeof(Py_ssize_t));
     paras = PyMem_Calloc((size_t)w.nel + 1, sizeof(Py_ssize_t));
-    if (!region || !neg || !wide || !wroot || !paras) {
+    caption = PyMem_Calloc((size_t)w.nel + 1, 1);
+    if (!region || !neg || !wide || !wroot || !paras || !caption) {
         PyErr_NoMemory();
         goto done;
     }
@@ -1481,6 +1520,8 @@ static PyObject *extract(PyObject *self, PyObject *args) {
         neg[e] = neg[e] || neg[par];
         region[e] = region[e] || region[par];
         wroot[e] = wide[e] ? e : wroot[par];  /* the wider-region container it lies in (0: none) */
+        /* under a gallery (walk.GALLERY_WEIGHT): its text blocks are dropped, its images stay */
+        caption[e] = main_content && (caption[par] || w.weight[e] == gallery_weight);
     }
     /* a wider-region container counts only with several long link-free paragraphs (_wider_para) */
     if (has_region) {
@@ -1498,8 +1539,31 @@ static PyObject *extract(PyObject *self, PyObject *args) {
     buf = PyList_New(0);
     if (!texts || !images || !metadata || !buf) goto done;
     int skipped = 0;
+    Py_ssize_t cut = 0;  /* the container of a comment heading (select.COMMENT_HEADING): the rest of it goes */
     for (Py_ssize_t i = 0; i < w.nitems; i++) {
         Py_ssize_t el = w.items[i].is_image ? w.images[w.items[i].idx].el : w.blocks[w.items[i].idx].el;
+        if (cut) {  /* items come in document order: the first one outside the container ends the cut */
+            Py_ssize_t a = el;
+            while (a > cut) a = w.parent_of[a];
+            if (a == cut) {
+                skipped = 1;
+                continue;
+            }
+            cut = 0;
+        }
+        /* a comment heading in the region (a boilerplate wrapper of it alone counts too) */
+        if (main_content && !w.items[i].is_image && !(has_region && !region[el])) {
+            block_t *hb = &w.blocks[w.items[i].idx];
+            int ch = comment_heading(&w, hb);
+            if (ch < 0) goto done;
+            if (ch) {
+                cut = w.parent_of[el];
+                if (sub_len == NULL && (sub_len = subtree_text(&w)) == NULL) goto done;
+                while (cut > 1 && sub_len[cut] == hb->len) cut = w.parent_of[cut];  /* a wrapper of it alone */
+                skipped = 1;
+                continue;
+            }
+        }
         int out = neg[el];
         if (!out && has_region && !region[el]) {
             out = 1;
@@ -1515,6 +1579,10 @@ static PyObject *extract(PyObject *self, PyObject *args) {
         }
         if (!w.items[i].is_image) {
             block_t *b = &w.blocks[w.items[i].idx];
+            if (caption[el]) {
+                skipped = 1;
+                continue;
+            }
             Py_ssize_t n = b->len;
             double ld = n ? (double)b->link_chars / (double)n : 1.0;
             int drop = ld > link_density_max;
@@ -1563,6 +1631,8 @@ done:
     PyMem_Free(wide);
     PyMem_Free(wroot);
     PyMem_Free(paras);
+    PyMem_Free(caption);
+    PyMem_Free(sub_len);
     state_free(&w);
     return result;
 }
@@ -1649,12 +1719,29 @@ static PyObject *set_wider(PyObject *self, PyObject *args) {
 }
 
 /* set_select(link_density_max, climb_frac, climb_cover, climb_candidates, climb_branches, climb_levels,
- * nested_box_paras, thread_weight):
- * select.py's LINK_DENSITY_MAX and CLIMB_*, walk.THREAD_WEIGHT */
+ * nested_box_paras, thread_weight, gallery_weight, sibling_box_max):
+ * select.py's LINK_DENSITY_MAX, CLIMB_*, NESTED_BOX_PARAS, SIBLING_BOX_MAX, walk.THREAD_WEIGHT, GALLERY_WEIGHT */
 static PyObject *set_select(PyObject *self, PyObject *args) {
-    if (!PyArg_ParseTuple(args, "dddnnnnn", &link_density_max, &climb_frac, &climb_cover, &climb_candidates,
-                          &climb_branches, &climb_levels, &nested_box_paras, &thread_weight))
+    if (!PyArg_ParseTuple(args, "dddnnnnnnn", &link_density_max, &climb_frac, &climb_cover, &climb_candidates,
+                          &climb_branches, &climb_levels, &nested_box_paras, &thread_weight, &gallery_weight,
+                          &sibling_box_max))
         return NULL;
+    Py_RETURN_NONE;
+}
+
+/* set_comment_heading(match, tags, max_len): select.COMMENT_HEADING.match, COMMENT_HEADING_TAGS and
+ * COMMENT_HEADING_MAX (the comment cut of extract's assembly loop; none until set) */
+static PyObject *set_comment_heading(PyObject *self, PyObject *args) {
+    PyObject *match, *tags;
+    Py_ssize_t max_len;
+    if (!PyArg_ParseTuple(args, "OOn", &match, &tags, &max_len)) return NULL;
+    if (!PyAnySet_Check(tags)) {
+        PyErr_SetString(PyExc_TypeError, "tags must be a set");
+        return NULL;
+    }
+    Py_XSETREF(comment_match, Py_NewRef(match));
+    Py_XSETREF(comment_tags, Py_NewRef(tags));
+    comment_max = max_len;
     Py_RETURN_NONE;
 }
 
@@ -1810,9 +1897,11 @@ static PyMethodDef methods[] = {
     {"utf8_valid", utf8_valid, METH_O, "utf8_valid(data) -> whether data is strict UTF-8"},
     {"depth_estimate", depth_estimate, METH_O, "depth_estimate(data) -> budgets.depth_estimate_py(data)"},
     {"set_wider", set_wider, METH_VARARGS, "set_wider(min_chars, min_paras, tags): the wider region's rule"},
+    {"set_comment_heading", set_comment_heading, METH_VARARGS,
+     "set_comment_heading(match, tags, max_len): the heading that opens a comment section"},
     {"set_select", set_select, METH_VARARGS,
      "set_select(link_density_max, climb_frac, climb_cover, climb_candidates, climb_branches, climb_levels, "
-     "nested_box_paras, thread_weight): "
+     "nested_box_paras, thread_weight, gallery_weight, sibling_box_max): "
      "selection rules"},
     {"set_budget_error", set_budget_error, METH_O, "set_budget_error(cls): the exception raised over a budget"},
     {"init", init, METH_VARARGS, "Set the lexbor name functions, tag tables and Python helpers."},

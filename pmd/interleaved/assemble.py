@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pmd.interleaved.select import _BOILERPLATE_LINE, LINK_DENSITY_MAX, WIDER_MIN_PARAS, _select, _wider_para
+from pmd.interleaved.select import (
+    _BOILERPLATE_LINE, LINK_DENSITY_MAX, WIDER_MIN_PARAS, _select, _wider_para, comment_cut, subtree_text,
+)
+from pmd.interleaved.walk import GALLERY_WEIGHT
 
 SEPARATORS = ("", "\n", "\n\n")
 
@@ -30,6 +33,11 @@ def assemble(walked: Walked, main_content: bool,
     if neg:
         for e in range(1, n_el):
             out[e] = out[parent_of[e]] or e in neg
+    # text blocks under a gallery (walk.GALLERY_WEIGHT) are dropped, its images stay
+    caption = [False] * n_el
+    if main_content and GALLERY_WEIGHT in weight.values():
+        for e in range(1, n_el):
+            caption[e] = caption[parent_of[e]] or weight.get(e, 0) == GALLERY_WEIGHT
     outside = [False] * n_el
     wide = [0] * n_el  # the wider-region container a container lies in (0: none)
     if region is not None:
@@ -50,6 +58,8 @@ def assemble(walked: Walked, main_content: bool,
     metadata: list[dict[str, Any] | None] = []
     buf: list[str] = []
     skipped = False
+    cut = 0  # the container of a comment heading (select.COMMENT_HEADING): the rest of it is dropped
+    sub_len: list[int] | None = None  # text length under each container, made at the first such heading
 
     def flush_text() -> None:
         if buf:
@@ -62,10 +72,30 @@ def assemble(walked: Walked, main_content: bool,
         # under no boilerplate container, and in the region (or a long link-free text block of the wider
         # region); then the block's own link density and boilerplate-line checks
         el = it.el
+        if cut:  # items come in document order, so the first one outside the container ends the cut
+            a = el
+            while a > cut:
+                a = parent_of[a]
+            if a == cut:
+                skipped = True
+                continue
+            cut = 0
+        # a comment heading in the region (a boilerplate wrapper of it alone counts too)
+        if kind == "t" and main_content and not outside[el] and comment_cut(it):
+            cut = parent_of[el]
+            if sub_len is None:
+                sub_len = subtree_text(blocks, parent_of)
+            while cut > 1 and sub_len[cut] == len(it.text):  # a wrapper of the heading alone
+                cut = parent_of[cut]
+            skipped = True
+            continue
         if out[el] or (outside[el] and not (kind == "t" and paras[wide[el]] >= WIDER_MIN_PARAS and _wider_para(it))):
             skipped = True
             continue
         if kind == "t":
+            if caption[el]:
+                skipped = True
+                continue
             n = len(it.text)
             ld = it.link_chars / n if n else 1.0
             if ld > LINK_DENSITY_MAX or (n < 40 and _BOILERPLATE_LINE.match(it.text)):

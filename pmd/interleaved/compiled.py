@@ -18,11 +18,12 @@ from pmd.interleaved.budgets import OverBudget
 from pmd.interleaved.image_src import _PLACEHOLDER_PARTS, IMG_SRCSET_ATTRS, IMG_URL_ATTRS
 from pmd.interleaved.select import (
     _BOILERPLATE_LINE, _PARA_TAGS, _REGION_TAGS, CLIMB_BRANCHES, CLIMB_CANDIDATES, CLIMB_COVER, CLIMB_FRAC,
-    CLIMB_LEVELS, LINK_DENSITY_MAX, NESTED_BOX_PARAS, TAG_BONUS, WIDER_MIN_CHARS, WIDER_MIN_PARAS, WIDER_TAGS,
+    CLIMB_LEVELS, COMMENT_HEADING, COMMENT_HEADING_MAX, COMMENT_HEADING_TAGS, LINK_DENSITY_MAX, NESTED_BOX_PARAS,
+    SIBLING_BOX_MAX, TAG_BONUS, WIDER_MIN_CHARS, WIDER_MIN_PARAS, WIDER_TAGS,
 )
 from pmd.interleaved.walk import (
-    _NEVER_NEGATIVE, _TOKEN_CACHE, BLOCK_SEP, KIND, THREAD_WEIGHT, _Block, _fix_nul, _hints_of, _Image, _image_fields_of,
-    _img_item, _is_hidden, _picture_item, _walk_py,
+    _NEVER_NEGATIVE, _TOKEN_CACHE, BLOCK_SEP, GALLERY_WEIGHT, KIND, THREAD_WEIGHT, _Block, _fix_nul, _hints_of, _Image,
+    _image_fields_of, _img_item, _is_hidden, _picture_item, _walk_py,
 )
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,8 @@ def load_compiled() -> Any:
         mod.set_budget_error(OverBudget)
         mod.set_wider(WIDER_MIN_CHARS, WIDER_MIN_PARAS, WIDER_TAGS)
         mod.set_select(LINK_DENSITY_MAX, CLIMB_FRAC, CLIMB_COVER, CLIMB_CANDIDATES, CLIMB_BRANCHES, CLIMB_LEVELS,
-                       NESTED_BOX_PARAS, THREAD_WEIGHT)
+                       NESTED_BOX_PARAS, THREAD_WEIGHT, GALLERY_WEIGHT, SIBLING_BOX_MAX)
+        mod.set_comment_heading(COMMENT_HEADING.match, COMMENT_HEADING_TAGS, COMMENT_HEADING_MAX)
         # its own <img> path: only with the same attribute and placeholder lists as here
         attrs, parts = mod.set_image_fields(_image_fields_of)
         if attrs != IMG_SRCSET_ATTRS + IMG_URL_ATTRS or parts != _PLACEHOLDER_PARTS:

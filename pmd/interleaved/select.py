@@ -7,16 +7,18 @@ own chain of divs, or an index of teasers spread over several lists), that ances
 instead. Blocks of comment threads, and of boilerplate boxes nested in the article's text (a gallery
 between its paragraphs), never count towards a container's score. Inside the region, blocks that are
 mostly link text (menus, related-link lists), boilerplate lines and blocks under boilerplate
-containers (comments, share bars, sidebars) are dropped. The same rules are compiled into ``_walk.c``
-(``select_region`` and the assembly loop), which receives the tables below through ``init``,
-``set_wider`` and ``set_select``.
+containers (comments, share bars, sidebars) are dropped, and so are the captions of galleries (their
+images stay) and everything after a comment-section heading in its container (``COMMENT_HEADING``).
+A big unscored box after the chosen container does not join it (``SIBLING_BOX_MAX``). The same rules
+are compiled into ``_walk.c`` (``select_region`` and the assembly loop), which receives the tables
+below through ``init``, ``set_wider``, ``set_select`` and ``set_comment_heading``.
 """
 
 from __future__ import annotations
 
 import re
 
-from pmd.interleaved.walk import THREAD_WEIGHT, _Block
+from pmd.interleaved.walk import GALLERY_WEIGHT, THREAD_WEIGHT, _Block
 
 TAG_BONUS = {"div": 5, "article": 10, "main": 5, "section": 2, "pre": 3, "td": 3, "blockquote": 3,
              "ol": -3, "ul": -3, "dl": -3, "li": -3, "dd": -3, "dt": -3, "address": -3,
@@ -54,12 +56,51 @@ CLIMB_COVER = 0.5
 # "content-with-sidebar") has no such parent and still scores.
 NESTED_BOX_PARAS = 3
 _REGION_TAGS = frozenset({"p", "blockquote", "pre", "ul", "ol", "table", "h2", "h3", "h4", "figure", "div"})
+# A sibling of the chosen container that scored too little to join by its score joins by its own text
+# (over 80 characters with few links, or a short line without links) when it is a paragraph
+# (``WIDER_TAGS``), comes before the container (a headline, byline or summary box above the article
+# body), or is a box of SIBLING_BOX_MAX characters or fewer. A bigger box after the article that earned
+# no score of its own (its text sits deeper than the score reaches) is a column of teasers ("Part of
+# complete coverage", "What's new") rather than the article's continuation.
+SIBLING_BOX_MAX = 400
 _BOILERPLATE_LINE = re.compile(
-    r"^(advertisement|anzeige|werbung|share( this)?( article| story)?|read more|continue reading|"
+    r"^(advert(isement|ising)?|anzeige|werbung|share( this)?( article| story)?|read more|continue reading|"
     r"related( articles| stories)?|comments?|loading\.*|sponsored|click here|skip to (main )?content|"
     r"sign up|subscribe( now)?|follow us|print|e-?mail|tweet|facebook|twitter|linkedin|whatsapp)\W*$",
     re.I,
 )
+# A heading (these tags, shorter than COMMENT_HEADING_MAX characters) that opens a comment section:
+# "Comments", "12 Comments", "Comments (9)", "3 Responses to ...", "Leave a Reply", "Post a comment".
+# Blogs of many engines (Movable Type, TypePad, some WordPress themes) print readers' comments as plain
+# paragraphs after such a heading in the article's own container, without a "comment" class to mark
+# them, so the class rules cannot drop them; a reader's "Posted by" line looks like the article's own.
+# In the region, the heading and every item after it inside the heading's parent container are dropped
+# (``comment_cut``; a wrapper that holds the heading alone counts as the heading). A lone "Comment" (a
+# newspaper's opinion section) does not count.
+COMMENT_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+COMMENT_HEADING_MAX = 60
+COMMENT_HEADING = re.compile(
+    r"^\W*(?:\d+\s+)?(?:(?:reader |user )?comments|\d+\s+comment|responses|replies|"
+    r"(?:leave|post|add|write|submit) (?:a|your) (?:comment|reply|response)|"
+    r"\d+ (?:thoughts|responses|replies) (?:on|to) .*)\W*(?:\(\d+\))?\W*$",
+    re.I,
+)
+
+
+def subtree_text(blocks: list[_Block], parent_of: list[int]) -> list[int]:
+    """The text length (characters of blocks) under each container, its subtree included."""
+    n = [0] * len(parent_of)
+    for b in blocks:
+        n[b.el] += len(b.text)
+    for e in range(len(parent_of) - 1, 1, -1):  # children are numbered after their parents
+        n[parent_of[e]] += n[e]
+    return n
+
+
+def comment_cut(b: _Block) -> bool:
+    """Whether a text block kept so far is a heading that opens a comment section (``COMMENT_HEADING``)."""
+    return (b.tag in COMMENT_HEADING_TAGS and len(b.text) < COMMENT_HEADING_MAX
+            and COMMENT_HEADING.match(b.text) is not None)
 
 
 def _wider_para(b: _Block) -> bool:
@@ -119,17 +160,19 @@ def _select(blocks: list[_Block], parent_of: list[int], tag_of: list[str], negat
                 text_len[par] += t
                 link_len[par] += link_len[e]
     # blocks under a comment thread score nothing: a long discussion must not outweigh its article; nor do
-    # blocks of a boilerplate box nested in the article's text (``NESTED_BOX_PARAS``)
+    # blocks of a boilerplate box nested in the article's text (``NESTED_BOX_PARAS``) or of a gallery
+    # (``walk.GALLERY_WEIGHT``: its captions, which assembly drops too)
     mute = [False] * n_el
-    if negative:
+    if negative or GALLERY_WEIGHT in weight.values():
         paras = [0] * n_el  # long link-free paragraphs directly in each container (all are _PARA_TAGS)
         for b in blocks:
             if _wider_para(b):
                 paras[parent_of[b.el]] += 1
         for e in range(1, n_el):
             par = parent_of[e]
-            mute[e] = mute[par] or (e in negative and (weight.get(e, 0) == THREAD_WEIGHT
-                                                        or paras[par] >= NESTED_BOX_PARAS))
+            w = weight.get(e, 0)
+            mute[e] = mute[par] or w == GALLERY_WEIGHT or (e in negative and (w == THREAD_WEIGHT
+                                                                              or paras[par] >= NESTED_BOX_PARAS))
     for b in blocks:
         own = len(b.text) - b.link_chars
         if own < 25 or b.el == 1 or mute[b.el]:  # too short, directly in the root, or muted (above)
@@ -169,7 +212,8 @@ def _select(blocks: list[_Block], parent_of: list[int], tag_of: list[str], negat
                 continue
             tl = text_len[e]
             ld = link_len[e] / tl if tl else 1.0
-            if tag_of[e] in _REGION_TAGS:
+            tag = tag_of[e]
+            if tag in _REGION_TAGS and (tag in WIDER_TAGS or tl <= SIBLING_BOX_MAX or e < top):
                 if (tl > 80 and ld < 0.25) or (0 < tl <= 80 and ld == 0):
                     region.add(e)
     # the wider region: subtrees beside the region's parent (under the same grandparent), where only long

@@ -44,13 +44,25 @@ NEGATIVE_TOKENS = frozenset({
     "pagination", "pager", "outbrain", "taboola", "recommended", "recommendations", "tags", "tagcloud",
     "byline", "toolbar", "skip", "login", "paywall", "rating", "print", "dateline", "timestamp",
     "trending", "popular", "mostread", "newsletters", "shares", "icons", "hidden", "visually",
-    "sr", "screenreader", "caption-credit", "credit", "credits",
+    "sr", "screenreader", "caption-credit", "credit", "credits", "bio", "respond", "commentform",
 })
+# Token beginnings that are negative however the token goes on: class names glued from a widget's role
+# and a word ("relatedposts", "relatedContent", "sidebar2", "socialshare", "newsletterbox") name the same
+# boxes as the tokens above. Only roles that no article's own container is named after.
+NEGATIVE_PREFIXES = ("related", "sidebar", "social", "newsletter", "sharing", "breadcrumb")
 # the negative tokens of comment threads: readers' posts under an article are prose, often more of it
 # than the article, so their blocks never elect the article container (``THREAD_WEIGHT``)
 THREAD_TOKENS = frozenset({"comment", "comments", "commentlist", "disqus"})
 # the class/id weight of a comment-thread container (other negative ones weigh -25, positive +25)
 THREAD_WEIGHT = -50
+# Parts of class/id tokens of image galleries, slideshows and carousels ("gallery", "photogallery",
+# "cnnGalleryContainer", "slideshow"): their images belong to the article, in page order, but the
+# captions of their slides are not its text (the ground truths of news pages leave them out; a slideshow
+# of forty captions outweighs a short article). Such a container is not negative (its images stay);
+# it weighs GALLERY_WEIGHT, which also marks it for main-content selection: its text blocks score nothing
+# and are dropped. A container with a negative token as well ("related-gallery") is negative.
+GALLERY_PARTS = ("gallery", "slideshow", "carousel")
+GALLERY_WEIGHT = -30
 POSITIVE_TOKENS = frozenset({
     "article", "body", "content", "entry", "main", "post", "text", "story", "blog", "hentry", "prose",
     "articlebody", "storybody", "postbody", "richtext", "paragraph",
@@ -80,18 +92,18 @@ class _Image:
     height: str | None
     el: int
 
-_TOKEN_CACHE: dict[str, tuple[bool, bool, bool]] = {}
+_TOKEN_CACHE: dict[str, tuple[bool, bool, bool, bool]] = {}
 
 
-def _class_hints(attrs: dict[str, str | None]) -> tuple[bool, bool, bool]:
-    """(negative, positive, comment thread) class/id hints of an element, cached by the class+id string
-    (pages and sites repeat the same few class names, so the split is done once per distinct string)."""
+def _class_hints(attrs: dict[str, str | None]) -> tuple[bool, bool, bool, bool]:
+    """(negative, positive, comment thread, gallery) class/id hints of an element, cached by the class+id
+    string (pages and sites repeat the same few class names, so the split is done once per distinct string)."""
     s = (attrs.get("class") or "") + " " + (attrs.get("id") or "")
     hit = _TOKEN_CACHE.get(s)
     return _hints_of(s) if hit is None else hit
 
 
-def _hints_of(s: str) -> tuple[bool, bool, bool]:
+def _hints_of(s: str) -> tuple[bool, bool, bool, bool]:
     """The hints of a "class id" string not in the cache yet (added to it). An id of four or more words
     is a slug of a heading's text (``id="sharing-with-a-single-developer"`` on a documentation section),
     not the name of a widget, so its words give no hint."""
@@ -100,8 +112,9 @@ def _hints_of(s: str) -> tuple[bool, bool, bool]:
     toks = set(_TOKEN_SPLIT.split(cls))
     if len(id_toks) < SLUG_MIN_WORDS:
         toks.update(id_toks)
-    hit = (not toks.isdisjoint(NEGATIVE_TOKENS), not toks.isdisjoint(POSITIVE_TOKENS),
-           not toks.isdisjoint(THREAD_TOKENS))
+    neg = not toks.isdisjoint(NEGATIVE_TOKENS) or any(t.startswith(NEGATIVE_PREFIXES) for t in toks)
+    hit = (neg, not toks.isdisjoint(POSITIVE_TOKENS),
+           not toks.isdisjoint(THREAD_TOKENS), any(p in t for t in toks for p in GALLERY_PARTS))
     if len(_TOKEN_CACHE) > 100_000:
         _TOKEN_CACHE.clear()
     _TOKEN_CACHE[s] = hit
@@ -302,13 +315,15 @@ def _walk_py(root: Any, base: str, limits: Limits = NO_LIMITS,
                             node = node.next
                             continue
                     if "class" in attrs or "id" in attrs:
-                        neg, pos, thread = _class_hints(attrs)
-                        if neg or pos:
+                        neg, pos, thread, gallery = _class_hints(attrs)
+                        if neg or pos or gallery:
                             eid = len(tag_of)  # the number this element gets below
-                            neg = neg and tag not in _NEVER_NEGATIVE
+                            ok = tag not in _NEVER_NEGATIVE
+                            neg = neg and ok
                             if neg:
                                 negative.add(eid)
-                            w = THREAD_WEIGHT if neg and thread else (25 if pos else 0) - (25 if neg else 0)
+                            w = (THREAD_WEIGHT if thread else -25 + (25 if pos else 0)) if neg else (
+                                GALLERY_WEIGHT if gallery and ok else (25 if pos else 0))
                             if w:
                                 weight[eid] = w
             if parts:

@@ -46,8 +46,13 @@ def decide(sources: list[str], texts: list[Any], langs: list[Any], scores: list[
         if chain is None:
             verdicts.append((DROPPED, "source_not_configured", None))
             continue
+        why = None
         try:
-            why = next((v.reason for v in (f(rec) for f in chain) if not v.keep), None)
+            for f in chain:  # the first filter that drops names the reason
+                v = f(rec)
+                if not v.keep:
+                    why = v.reason
+                    break
         except Exception as exc:  # noqa: BLE001 - one bad record fails alone
             verdicts.append((FAILED, type(exc).__name__, str(exc)[:500]))
             continue
@@ -87,9 +92,38 @@ def filter_batch(batch: pa.RecordBatch, chains: dict[str, list[Any]], identifier
 
 
 def filter_fn(chains: dict[str, list[Any]], batch_size: int):
+    """The ``mapInArrow`` function: batches of the previous stage's kept rows → ``filter_batch``."""
+
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for i in range(0, batch.num_rows, batch_size):
                 yield filter_batch(batch.slice(i, batch_size), chains)
+
+    return fn
+
+
+def kept_batches(url: str, batch_size: int, schema: pa.Schema = PAIR_OUTCOME_SCHEMA) -> Iterator[pa.RecordBatch]:
+    """The kept rows of one Parquet part of the previous stage (local path or fsspec URL), ``schema``'s
+    columns, at most ``batch_size`` rows a batch: what the filter stage takes in."""
+    import fsspec
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from fsspec.implementations.local import LocalFileSystem
+
+    fs, path = fsspec.core.url_to_fs(url)
+    with (open(path, "rb") if isinstance(fs, LocalFileSystem) else fs.open(path, "rb")) as fh:
+        for b in pq.ParquetFile(fh).iter_batches(batch_size=batch_size, columns=schema.names):
+            b = b.filter(pc.equal(b.column("outcome"), KEPT))
+            if b.num_rows:
+                yield b
+
+
+def filter_part_fn(chains: dict[str, list[Any]], batch_size: int):
+    """``part URL → filtered batches``: what one filter task writes as its part (``filter_batch`` over
+    the part's kept rows)."""
+
+    def fn(url: str) -> Iterator[pa.RecordBatch]:
+        for b in kept_batches(url, batch_size):
+            yield filter_batch(b, chains)
 
     return fn

@@ -1,7 +1,8 @@
 """Stage 1, ingest: raw source files → unified pair rows (one per candidate caption) with outcomes.
 
 The driver cuts every source's files into ``InputUnit``s (byte ranges of big line-oriented files);
-each unit becomes one row, and Spark parses units in parallel with ``mapInArrow``. A parser's
+each unit becomes one Spark task, which parses it (``unit_batches``) and writes the unit's rows as
+one Parquet part (``pmd.spark.pairs.ingest``). A parser's
 ``Dropped``/``Failure`` keep their file and line; an exception inside a parser becomes one failed
 row for that unit (``parser_crash``) instead of killing the job.
 """
@@ -102,27 +103,43 @@ def parse_unit(source_name: str, unit: Any, options: dict[str, Any]) -> Iterator
     return _rows(source_name, unit, parse_results(source_name, unit, options))
 
 
-def parse_units_fn(options_by_source: dict[str, dict[str, Any]], batch_size: int):
-    """The ``mapInArrow`` function: batches of unit rows → batches of outcome rows.
+def unit_batches(source: str, unit: Any, options: dict[str, Any], batch_size: int,
+                 schema: pa.Schema = PAIR_OUTCOME_SCHEMA) -> Iterator[pa.RecordBatch]:
+    """Every outcome of one unit as batches of ``schema`` rows, ``batch_size`` at a time.
 
-    Outcomes go to Arrow column by column (``outcome_batch``), ``batch_size`` at a time: the
-    same rows as ``parse_unit`` without a dict per row (a chunk the columns refuse goes row by
-    row, with ``parse_unit``'s crash rule)."""
+    Outcomes go to Arrow column by column (``outcome_batch``): the same rows as ``parse_unit``
+    without a dict per row (a chunk the columns refuse goes row by row, with ``parse_unit``'s
+    crash rule: a record that cannot become a row ends the unit as one failed row)."""
+    items = parse_results(source, unit, options)
+    while chunk := list(islice(items, batch_size)):
+        try:
+            out = outcome_batch(source, chunk, schema)
+        except Exception:  # noqa: BLE001 - found again, and handled, row by row
+            crashed = [False]
+            out = to_batch(list(_rows(source, unit, chunk, crashed)), schema)
+            if crashed[0]:
+                yield out
+                return
+        yield out
+
+
+def parse_units_fn(options_by_source: dict[str, dict[str, Any]], batch_size: int):
+    """The ``mapInArrow`` function: batches of unit rows (``UNIT_DDL``) → batches of outcome rows
+    (``unit_batches`` of each unit, in order)."""
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for source, blob in zip(batch.column("source").to_pylist(), batch.column("unit").to_pylist()):
-                unit = pickle.loads(blob)
-                items = parse_results(source, unit, options_by_source.get(source, {}))
-                while chunk := list(islice(items, batch_size)):
-                    try:
-                        out = outcome_batch(source, chunk, PAIR_OUTCOME_SCHEMA)
-                    except Exception:  # noqa: BLE001 - found again, and handled, row by row
-                        crashed = [False]
-                        out = to_batch(list(_rows(source, unit, chunk, crashed)), PAIR_OUTCOME_SCHEMA)
-                        if crashed[0]:
-                            yield out
-                            break
-                    yield out
+                yield from unit_batches(source, pickle.loads(blob), options_by_source.get(source, {}), batch_size)
+
+    return fn
+
+
+def planned_unit_batches(options_by_source: dict[str, dict[str, Any]], batch_size: int):
+    """``(source, pickled unit) → unit_batches``: what one ingest task writes as its part file."""
+
+    def fn(planned: tuple[str, bytes]) -> Iterator[pa.RecordBatch]:
+        source, blob = planned
+        return unit_batches(source, pickle.loads(blob), options_by_source.get(source, {}), batch_size)
 
     return fn

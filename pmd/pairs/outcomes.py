@@ -53,6 +53,16 @@ IMAGE_FIELDS: list[pa.Field] = [
 PAIR_OUTCOME_SCHEMA = pa.schema(PAIR_FIELDS + OUTCOME_FIELDS)
 PAIR_COLUMNS = [f.name for f in PAIR_FIELDS]
 
+#: How a task writes its own part of these rows (``pmd.spark.batches.write_parts``): dictionary
+#: pages and min/max statistics only for the columns with few distinct values or a numeric range
+#: (what a reader's filters use). Ids, captions, URLs and metas are nearly all distinct: trying a
+#: dictionary and keeping statistics for them costs a third of the write and helps no reader.
+PAIR_PARQUET_OPTIONS: dict[str, Any] = {
+    "use_dictionary": ["source", "outcome", "reason", "lang", "input_file", "image_path"],
+    "write_statistics": ["source", "outcome", "reason", "lang", "input_file", "crop_x", "crop_y", "crop_width",
+                         "crop_height", "lang_score", "input_line"],
+}
+
 
 def kept_row(record: PairRecord) -> dict[str, Any]:
     return {**record.to_row(), "outcome": KEPT, "reason": None, "message": None}
@@ -84,6 +94,16 @@ def to_batch(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatc
     rows = list(rows)
     cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
     return pa.RecordBatch.from_pydict(cols, schema=schema)
+
+
+def outcome_counts(batch: pa.RecordBatch, by: str = "source") -> list[tuple[tuple[Any, Any, Any], int]]:
+    """``((by, outcome, reason), n)`` groups of a batch's rows: what a stage's counters are made of
+    (``pmd.pairs.counting.book_from_outcomes``), counted by a task over the rows it writes."""
+    if not batch.num_rows:
+        return []
+    t = pa.Table.from_batches([batch]).select([by, "outcome", "reason"])
+    g = t.group_by([by, "outcome", "reason"], use_threads=False).aggregate([([], "count_all")])
+    return [((a, o, r), n) for a, o, r, n in zip(*(g.column(c).to_pylist() for c in (by, "outcome", "reason", "count_all")))]
 
 
 def outcome_batch(source: str, items: Sequence[PairRecord | Dropped | Failure], schema: pa.Schema = PAIR_OUTCOME_SCHEMA) -> pa.RecordBatch:

@@ -8,7 +8,14 @@ FLAVA's rule: title and description are URL-form-encoded; each is decoded, strip
 unescaped and whitespace-collapsed (``clean_yfcc_text``); the description is used if it has more
 than two words and is English, else the title under the same test, else the row is dropped:
 ``empty_caption`` (both empty), ``too_short`` (neither has > 2 words), ``no_english_caption``
-(some field was long enough but none is English). ``meta['caption_field']`` says which was used.
+(some field was long enough but none is English), ``invalid_utf8_caption`` (a field's ``%XX``
+escapes are not UTF-8 — latin-1 escapes, a sequence cut at the end, stray bytes — and the other
+field did not qualify either; the drop's detail names the field and the bytes). A field that is not
+UTF-8 is never a caption (no U+FFFD text is kept), so the description → title fallback applies to it
+as to a short one, and ``invalid_utf8_caption`` wins over the other reasons: it counts exactly the
+photos that a readable encoding might have kept. ``meta['caption_field']`` says which was used.
+Raw bytes that are not UTF-8 (file damage, not escapes) are a different thing: the parse guard
+fails such a row with ``invalid_utf8`` (see ``pmd.sources.base``).
 
 Language: fastText lid.176 in batches (``langid=fasttext``, default) — thousands of texts per
 call — or the first public PMD script's row-at-a-time ``langdetect`` (``langid=langdetect``,
@@ -26,7 +33,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from pmd.errors import UserError
 from pmd.records import ImageRef, PairRecord
 from pmd.sources.base import InputUnit, ParseResult, Source, is_valid_url, iter_line_blocks
-from pmd.text.normalize import clean_yfcc_texts
+from pmd.text.normalize import clean_yfcc_texts, utf8_problem
 from pmd.verdict import Dropped, Failure
 
 COLUMNS_25 = (
@@ -46,6 +53,8 @@ _META_KEYS = {25: COLUMNS_25, 23: COLUMNS_23}
 _META_TEMPLATE = {n: dict.fromkeys(keys + ("caption_field",)) for n, keys in _META_KEYS.items()}
 #: rows gathered before one batched language prediction
 BATCH_ROWS = 8192
+#: drop reason of a photo whose description or title escapes are not UTF-8 and that has no caption
+INVALID_UTF8 = "invalid_utf8_caption"
 #: texts → (labels, scores), two parallel lists
 ArrayPredictor = Callable[[Sequence[str]], tuple[list[str], list[float]]]
 
@@ -145,7 +154,8 @@ class Yfcc100m(Source):
         for r, f, t, lab, sc in zip(rows, field, text, lang, score):
             i = idx[r]
             if t is None:
-                out[i] = _dropped(f, path, first_line + i)
+                out[i] = _dropped(f, path, first_line + i) if f is not INVALID_UTF8 else \
+                    Dropped(f, path, first_line + i, _invalid_detail(raw_desc[r], raw_title[r]))
                 continue
             a = r * ncols
             meta = template.copy()  # presized, keys in order: no rehash while filling
@@ -177,9 +187,11 @@ def choose_captions(raw_desc: Sequence[str], raw_title: Sequence[str], predict: 
     """FLAVA's rule over a batch of photos: per row ``(field, text, lang, score)``.
 
     ``field`` is ``description`` or ``title`` for a kept row, else the drop reason (text, lang and
-    score None). Descriptions are cleaned and predicted first (one batch); titles only for the rows
-    still without a caption (a second batch). Parallel lists rather than a tuple per row: fewer
-    live objects for the garbage collector to scan (it costs several µs per row here).
+    score None; ``INVALID_UTF8`` itself, so the caller can test it by identity). Descriptions are
+    cleaned and predicted first (one batch); titles only for the rows still without a caption (a
+    second batch). A field whose escapes are not UTF-8 cleans to None: never long enough, never
+    predicted. Parallel lists rather than a tuple per row: fewer live objects for the garbage
+    collector to scan (it costs several µs per row here).
     """
     n = len(raw_desc)
     field: list[Any] = [None] * n  # None: nothing long enough (yet)
@@ -208,7 +220,21 @@ def choose_captions(raw_desc: Sequence[str], raw_title: Sequence[str], predict: 
     for k, t in zip(need, titles):
         if field[k] is None:
             field[k] = "too_short" if descs[k] or t else "empty_caption"
+    if None in descs or None in titles:  # rare: some field's escapes are not UTF-8
+        for k, t in zip(need, titles):
+            if text[k] is None and (t is None or descs[k] is None):
+                field[k] = INVALID_UTF8
     return field, text, lang, score
+
+
+def _invalid_detail(raw_desc: str, raw_title: str) -> str:
+    """Which field(s) of a dropped photo are not UTF-8, and why: the drop's ``detail``."""
+    parts = []
+    for name, raw in (("description", raw_desc), ("title", raw_title)):
+        problem = utf8_problem(raw)
+        if problem is not None:
+            parts.append(f"{name} {problem}")
+    return "; ".join(parts) + " (escapes not UTF-8)"
 
 
 def _langdetect_arrays(texts: Sequence[str]) -> tuple[list[str], list[float]]:

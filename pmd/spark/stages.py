@@ -1,11 +1,18 @@
 """The stage machinery both builds share: ``DIR/stages/<stage>/`` directories and the ``Runner``.
 
-A stage writes ``data/`` (Spark Parquet, one row per input record with its ``outcome``), then
+A stage writes ``data/`` (Parquet, one row per input record with its ``outcome``), then
 ``counters.json``, then ``_SUCCESS`` (JSON with the stage's config fingerprint) last. A rerun skips
 a stage whose marker carries the same fingerprint; a killed stage has no marker and is redone from
-scratch. The counters are counted by Spark from the stage's rows (``source, outcome, reason``
-groups) and reconciled against what the previous stage kept, so a join that loses or duplicates
-rows fails the build naming the stage and source instead of passing quietly.
+scratch. The counters are counted from the stage's rows (``source, outcome, reason`` groups) and
+reconciled against what the previous stage kept, so a join that loses or duplicates rows fails the
+build naming the stage and source instead of passing quietly.
+
+Two ways to count. A stage whose data Spark writes is counted by a Spark job over what it wrote
+(``count_book``). A stage whose Python tasks write their own part files (``pmd.spark.batches.
+write_parts``: no Arrow-to-JVM copy, no JVM Parquet writer, no re-read) returns ``TaskCounts``,
+the groups its tasks counted in the batches they wrote; the Runner then checks that ``data/``
+holds exactly the part files the tasks reported, each with the rows the tasks say it has (Parquet
+footers), and books those counts (``task_book``).
 
 The ``Runner`` is generic: the build passes its fingerprint function (config → stage hash) and its
 book function (pure: outcome counts → ``CounterBook``). Paths may be local or fsspec URLs
@@ -20,14 +27,15 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from pmd.counters import CounterBook
+from pmd.counters import CounterBook, ReconciliationError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -76,6 +84,73 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
     else:
         with fs.open(p, "wb") as f:
             f.write(data)
+
+
+def write_parquet_atomic(url: str, batches: Iterable["pa.RecordBatch"], schema: "pa.Schema",
+                         seen: Callable[["pa.RecordBatch"], None] | None = None,
+                         options: dict[str, Any] | None = None) -> int:
+    """Write ``batches`` as one Parquet file at ``url`` so that it appears whole or not at all;
+    returns its rows, and passes each batch to ``seen`` (counting) as it is written. ``options``:
+    ``pyarrow.parquet.ParquetWriter`` keywords (snappy, pyarrow's default, as Spark's).
+
+    For a file written by a Spark task, which Spark may run twice (a retry, a speculative copy):
+    the name and content depend on the task's input only, so a second attempt replaces the file
+    with the same bytes. Local: a hidden temp name in the same directory (Spark's reader and
+    ``part_files`` skip names starting with ``.``), renamed over the final name. Object stores:
+    the file is built in memory and PUT once (``write_bytes_atomic``), as a streamed multipart
+    upload would be completed even when the task fails mid-way.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, p = fs_and_path(url)
+    parent, name = p.rsplit("/", 1)
+    n = 0
+
+    def write(sink: Any) -> None:
+        nonlocal n
+        with pq.ParquetWriter(sink, schema, **(options or {})) as w:
+            for b in batches:
+                if b.num_rows:
+                    w.write_batch(b)
+                    n += b.num_rows
+                    if seen is not None:
+                        seen(b)
+
+    if isinstance(fs, LocalFileSystem):
+        os.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}"
+        try:
+            write(tmp)
+            os.replace(tmp, p)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    else:
+        buf = pa.BufferOutputStream()
+        write(buf)
+        write_bytes_atomic(url, buf.getvalue().to_pybytes())
+    return n
+
+
+def part_names(url: str) -> list[str]:
+    """The Parquet files directly in ``url``, sorted: the names Spark's reader would read (hidden
+    ``.``/``_`` files, such as a killed task's temp file, are skipped)."""
+    fs, p = fs_and_path(url)
+    names = (f.rstrip("/").rsplit("/", 1)[-1] for f in fs.ls(p, detail=False))
+    return sorted(n for n in names if not n.startswith((".", "_")) and n.endswith(".parquet"))
+
+
+def part_files(url: str) -> dict[str, int]:
+    """``{name: rows}`` of ``part_names(url)``, the rows from each file's footer."""
+    import pyarrow.parquet as pq
+
+    fs, p = fs_and_path(url)
+    out: dict[str, int] = {}
+    for name in part_names(url):
+        with fs.open(f"{p.rstrip('/')}/{name}", "rb") as fh:
+            out[name] = pq.read_metadata(fh).num_rows
+    return out
 
 
 def write_json_atomic(url: str, obj: Any) -> None:
@@ -175,6 +250,49 @@ def count_outcomes(df: "DataFrame", by: str = "source") -> list[OutcomeCount]:
                   key=lambda t: (t[0], t[1], t[2] or ""))
 
 
+@dataclass(frozen=True)
+class TaskCounts:
+    """What a stage's Python tasks wrote, as they counted it: ``(source, outcome, reason, n)``
+    groups summed over the tasks (``counts``) and ``{part file name: rows}`` (``files``).
+
+    A ``work`` function that returns one tells the ``Runner`` to book these counts instead of
+    counting the stage's data with a Spark job; the files are checked against ``data/`` first.
+    Spark keeps the result of exactly one attempt of each task, so a retried task is counted once.
+    """
+
+    counts: tuple[OutcomeCount, ...]
+    files: dict[str, int]
+
+    @staticmethod
+    def from_rows(rows: Iterable[tuple[str, "str | None", "str | None", "str | None", int]]) -> "TaskCounts":
+        """From the tasks' ``(file, source, outcome, reason, n)`` rows (an empty file: one row with
+        ``source`` None and n 0)."""
+        from collections import Counter
+
+        groups: Counter = Counter()
+        files: dict[str, int] = {}
+        for file, source, outcome, reason, n in rows:
+            files[file] = files.get(file, 0) + int(n)
+            if source is not None:
+                groups[(source, outcome, reason)] += int(n)
+        counts = sorted(((s, o, r, n) for (s, o, r), n in groups.items()), key=lambda t: (t[0], t[1], t[2] or ""))
+        return TaskCounts(tuple(counts), files)
+
+
+def check_parts(stage: str, data_url: str, files: dict[str, int]) -> None:
+    """``data_url`` holds exactly ``files`` (names and row counts), or ``ReconciliationError``: a part
+    a task reported but did not leave, a stray part nobody reported (it would be read downstream
+    and counted nowhere), or a part whose rows differ from its task's count."""
+    on_disk = part_files(data_url)
+    if on_disk != files:
+        missing = sorted(set(files) - set(on_disk))
+        stray = sorted(set(on_disk) - set(files))
+        differ = sorted(f"{n}: tasks {files[n]}, file {on_disk[n]}" for n in set(files) & set(on_disk)
+                        if files[n] != on_disk[n])
+        raise ReconciliationError(f"stage {stage!r}: {data_url} does not hold what its tasks wrote "
+                                  f"(missing {missing[:5]}, stray {stray[:5]}, rows differ {differ[:5]})")
+
+
 # -- running ----------------------------------------------------------------------------------
 
 class Runner:
@@ -214,9 +332,20 @@ class Runner:
         book.check_reconciled()
         return book
 
-    def stage(self, name: str, work: Callable[[StageDir], None], input_stage: str | None,
+    def task_book(self, stage: str, data_url: str, done: TaskCounts, inputs: "dict[str, int] | None") -> CounterBook:
+        """The stage's counters from its tasks' counts, after checking ``data_url`` holds exactly the
+        files they reported; reconciled (raises ``ReconciliationError``)."""
+        check_parts(stage, data_url, done.files)
+        book = self.book_fn(stage, list(done.counts), inputs)
+        book.check_reconciled()
+        return book
+
+    def stage(self, name: str, work: Callable[[StageDir], "TaskCounts | None"], input_stage: str | None,
               extra: Callable[[], dict[str, Any]] | None = None) -> None:
-        """Run ``work(stage_dir)`` unless the stage's marker matches; count, reconcile, commit."""
+        """Run ``work(stage_dir)`` unless the stage's marker matches; count, reconcile, commit.
+
+        ``work`` returning ``TaskCounts`` (its tasks wrote their own parts and counted them) is
+        booked from those counts; anything else is counted by a Spark job over ``data/``."""
         from pmd.spark.progress import SparkStageProgress, report_done
 
         sd = self.sd(name)
@@ -230,11 +359,14 @@ class Runner:
         t0 = time.monotonic()
         log.info("%s: starting", name)
         with SparkStageProgress(self.spark, name, self.progress_interval):
-            work(sd)
+            done = work(sd)
         # input = what the previous stage kept (its own books, counted from its rows); the outputs are
         # counted from this stage's rows: a join that loses or duplicates rows cannot balance
         inputs = None if input_stage is None else {c.source: c.kept for c in self.book if c.stage == input_stage}
-        book = self.count_book(name, self.read(name), inputs)
+        if isinstance(done, TaskCounts):
+            book = self.task_book(name, sd.data, done, inputs)
+        else:
+            book = self.count_book(name, self.read(name), inputs)
         secs = time.monotonic() - t0
         tot = book.total(name)
         report_done(name, tot.input, tot.kept, tot.n_dropped, tot.n_failed, secs)

@@ -22,6 +22,8 @@ class CaptionLengthFilter:
     name: str = "caption_length"
 
     def __call__(self, record: PairRecord) -> Verdict:
+        if not record.text:  # None or "": a counted drop, not a TypeError that fails the row
+            return Verdict.drop("empty_caption")
         n = len(record.text.split())
         if n < self.min_words:
             return Verdict.drop("too_few_words")

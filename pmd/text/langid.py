@@ -79,9 +79,12 @@ class LanguageIdentifier:
     def predict_arrays(self, texts: Sequence[str]) -> tuple[list[str], list[float]]:
         """Same as ``predict`` as two parallel lists: no tuple per text, cheaper to read back and to
         put into Arrow columns. A text repeated within the batch is predicted once (YFCC repeats
-        titles such as dates)."""
+        titles such as dates). A missing text (None, e.g. a null caption cell) is predicted as an
+        empty one instead of failing the whole batch with it."""
         if not texts:
             return [], []
+        if not all(type(t) is str for t in texts):
+            texts = [t if isinstance(t, str) else "" for t in texts]
         index = {t: i for i, t in enumerate(dict.fromkeys(texts))}
         if len(index) == len(texts):
             return self._predict_each(texts)

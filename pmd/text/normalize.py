@@ -15,21 +15,38 @@ from urllib.parse import unquote_plus
 _TAG = re.compile(r"<[^<]+?>")  # the HF-community YFCC recipe's tag pattern
 
 
-def url_decode(text: str) -> str:
-    """Form-decode YFCC-style text: ``+`` is a space, ``%XX`` a UTF-8 byte (bad bytes replaced).
+def url_decode(text: str, errors: str = "strict") -> str:
+    """Form-decode YFCC-style text: ``+`` is a space, ``%XX`` a UTF-8 byte.
 
-    Equal to ``urllib.parse.unquote_plus(text, errors="replace")``; ASCII input (all of YFCC) takes
-    a path made of C-level codec calls, ~3x faster than ``unquote_plus``'s per-escape Python loop.
+    Equal to ``urllib.parse.unquote_plus(text, errors=errors)``, raising the same
+    ``UnicodeDecodeError`` when the escaped bytes are not UTF-8 (latin-1 escapes such as ``caf%E9``,
+    a multibyte sequence cut short, stray continuation bytes, encoded surrogates). Strict by default:
+    ``errors="replace"`` would turn such text into U+FFFD characters that look like a caption and
+    would be kept uncounted. A ``%`` not followed by two hex digits is kept literally (not an error).
+    ASCII input (all of YFCC) takes a path made of C-level codec calls, ~3x faster than
+    ``unquote_plus``'s per-escape Python loop; text without ``%`` costs one ``in`` test.
     """
     if "%" not in text:
         return text.replace("+", " ") if "+" in text else text
     if text.isascii():
         try:
             raw = text.replace("+", " ").replace("\\", "\\\\").replace("%", "\\x")
-            return raw.encode("ascii").decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
+            escaped = raw.encode("ascii").decode("unicode_escape").encode("latin-1")
         except (UnicodeError, ValueError):
-            pass  # a '%' not followed by two hex digits: let unquote_plus keep it literally
-    return unquote_plus(text, errors="replace")
+            return unquote_plus(text, errors=errors)  # a '%' not followed by two hex digits: kept literally
+        return escaped.decode("utf-8", errors)
+    return unquote_plus(text, errors=errors)
+
+
+def utf8_problem(text: str) -> str | None:
+    """Why ``url_decode(text)`` fails, for a drop's detail (``'%E9': invalid continuation byte``),
+    or None when it decodes. ``unexpected end of data`` = an incomplete sequence at the end."""
+    try:
+        url_decode(text)
+    except UnicodeDecodeError as e:
+        bad = "".join("%%%02X" % b for b in e.object[e.start:e.end])
+        return f"{bad!r}: {e.reason}"
+    return None
 
 
 def strip_html(text: str) -> str:
@@ -80,16 +97,28 @@ def clean_caption(text: str) -> str:
     return collapse_whitespace(nfc(text))
 
 
-def clean_yfcc_text(text: str) -> str:
+def clean_yfcc_text(text: str) -> str | None:
     """YFCC title/description: URL-decode, strip HTML tags, unescape entities, NFC, collapse spaces.
 
     Same as ``collapse_whitespace(nfc(unescape_html(strip_html(url_decode(text)))))``, inlined:
-    it runs on every title and description of 100M rows.
+    it runs on every title and description of 100M rows. None when the field's ``%XX`` escapes are
+    not UTF-8 (``url_decode`` raises): such a field is not a usable caption, the caller decides
+    what that means (the YFCC source falls back to the title, or drops the photo with a reason).
+
+    An incomplete sequence at the very end (``...caf%C3``) is treated the same way, not trimmed:
+    the YFCC format notes (shared docs, ``pmd-sources.md`` §4.8) give the fields as form-encoded
+    UTF-8 and document no length limit or truncation, and the same bytes are what a latin-1 escape at the
+    end gives (``caf%E9`` is ``café`` in latin-1, a cut 3-byte lead in UTF-8), so trimming would turn
+    a mis-encoded word into a silently wrong one. The drop's detail names the bytes and
+    ``unexpected end of data`` (``utf8_problem``), so such cuts can be counted if they ever matter.
     """
     if not text:
         return text
     if "%" in text or "+" in text:
-        text = url_decode(text)
+        try:
+            text = url_decode(text)
+        except UnicodeDecodeError:
+            return None
     if "<" in text:
         text = strip_html(text)
     if "&" in text:
@@ -101,9 +130,10 @@ def clean_yfcc_text(text: str) -> str:
 
 _SEP = "\x1f"  # unit separator: never inside URL-encoded YFCC text
 _TAG_NOSEP = re.compile(r"<[^<\x1f]+?>")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def clean_yfcc_texts(texts: Sequence[str]) -> list[str]:
+def clean_yfcc_texts(texts: Sequence[str]) -> list[str | None]:
     """``[clean_yfcc_text(t) for t in texts]``, computed on one joined string.
 
     Decoding, tag stripping, unescaping and NFC run once over the whole batch (C-level calls),
@@ -111,18 +141,30 @@ def clean_yfcc_texts(texts: Sequence[str]) -> list[str]:
     (tags are matched without it; entities, escapes and compositions never contain it), so the
     result is identical to the per-text function, which is used whenever a text holds the separator
     (raw or as ``%1F``), is not ASCII, or has a ``%`` that is not an escape.
+
+    Escapes that are not UTF-8 do not send the batch to the per-text path (one latin-1 field would
+    slow its 8k neighbours ~3x): the batch is decoded again with ``surrogateescape``, each bad byte
+    becomes a lone surrogate inside its own text (the separator is ASCII, which a UTF-8 decoder
+    never swallows into a bad sequence), and exactly the texts holding one right after decoding
+    (before a tag could strip it) become None.
     """
     if not texts:
         return []
     blob = _SEP.join(texts)
     if blob.count(_SEP) != len(texts) - 1 or not blob.isascii():
         return [clean_yfcc_text(t) for t in texts]
+    bad: list[int] = []  # texts whose escapes are not UTF-8
     if "%" in blob:
         try:
-            blob = (blob.replace("+", " ").replace("\\", "\\\\").replace("%", "\\x").encode("ascii")
-                    .decode("unicode_escape").encode("latin-1").decode("utf-8", "replace"))
+            raw = (blob.replace("+", " ").replace("\\", "\\\\").replace("%", "\\x").encode("ascii")
+                   .decode("unicode_escape").encode("latin-1"))
         except (UnicodeError, ValueError):
             return [clean_yfcc_text(t) for t in texts]
+        try:
+            blob = raw.decode("utf-8")
+        except UnicodeDecodeError:  # rare: some text's escapes are not UTF-8
+            blob = raw.decode("utf-8", "surrogateescape")
+            bad = [i for i, t in enumerate(blob.split(_SEP)) if not t.isascii() and _SURROGATE.search(t)]
         if blob.count(_SEP) != len(texts) - 1:  # a '%1F' decoded into the separator
             return [clean_yfcc_text(t) for t in texts]
     elif "+" in blob:
@@ -136,7 +178,10 @@ def clean_yfcc_texts(texts: Sequence[str]) -> list[str]:
         blob = html.unescape(blob)
     if not blob.isascii():
         blob = unicodedata.normalize("NFC", blob)
-    return collapse_whitespace_many(blob.split(_SEP))
+    out: list[str | None] = collapse_whitespace_many(blob.split(_SEP))  # type: ignore[assignment]
+    for i in bad:
+        out[i] = None
+    return out
 
 
 def collapse_whitespace_many(texts: Sequence[str]) -> list[str]:

@@ -15,6 +15,59 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# fp32 matmuls on CPU through oneDNN rather than the BLAS that ``aten::mm`` calls (MKL, which on AMD CPUs runs
+# well below oneDNN: ~60-70 vs ~80-90 GFLOP/s per core for these shapes). Same precision (IEEE fp32, no
+# TF32/bf16); only the summation order differs. Set False to measure or to rule it out.
+ONEDNN_LINEAR = True
+_LINEAR_POINTWISE = (getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+                     if torch.backends.mkldnn.is_available() else None)  # a private op: F.linear where absent
+_MIN_ROWS = 16
+
+
+def _dnn(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """``x @ w.T + b`` by oneDNN (any strides)."""
+    return _LINEAR_POINTWISE(x, w, b, "none", [], "")
+
+
+class _OneDnnLinear(torch.autograd.Function):
+    """``F.linear`` whose forward and both backward products run on oneDNN's fp32 matmul."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:  # noqa: ANN001
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        return _dnn(x, w, b)
+
+    @staticmethod
+    def backward(ctx, gy: torch.Tensor):  # noqa: ANN001, ANN205
+        x, w = ctx.saved_tensors
+        g2 = gy.reshape(-1, gy.shape[-1])
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = _dnn(g2, w.t()).view(x.shape)
+        if ctx.needs_input_grad[1]:
+            gw = _dnn(g2.t(), x.reshape(-1, x.shape[-1]).t())
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g2.sum(0)
+        return gx, gw, gb
+
+
+def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear``; fp32 CPU tensors outside autocast and torch.compile take oneDNN (``ONEDNN_LINEAR``), unless
+    they have only a few rows (the pooled heads), where oneDNN's per-call setup costs more than the product."""
+    if (ONEDNN_LINEAR and _LINEAR_POINTWISE is not None and x.device.type == "cpu" and x.dtype == torch.float32
+            and w.dtype == torch.float32 and x.dim() >= 2 and x.numel() >= _MIN_ROWS * x.shape[-1]
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()):
+        return _OneDnnLinear.apply(x, w, b)
+    return F.linear(x, w, b)
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` (same parameters and state_dict) computed by ``linear``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight, self.bias)
+
 
 def gather_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """``x`` (B,N,D) at per-sample row indices ``rows`` (B,R) → (B,R,D)."""
@@ -32,8 +85,8 @@ class SelfAttention(nn.Module):
         if width % heads:
             raise ValueError(f"width {width} is not divisible by heads {heads}")
         self.heads = heads
-        self.qkv = nn.Linear(width, 3 * width)
-        self.out = nn.Linear(width, width)
+        self.qkv = Linear(width, 3 * width)
+        self.out = Linear(width, width)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
                 queries: torch.Tensor | None = None) -> torch.Tensor:
@@ -43,13 +96,11 @@ class SelfAttention(nn.Module):
         hd = d // self.heads
         mask = None if key_mask is None else key_mask[:, None, None, :]
         if queries is None:
-            qkv = self.qkv(x).view(b, n, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
+            q, k, v = self.qkv(x).view(b, n, 3, self.heads, hd).permute(2, 0, 3, 1, 4).unbind(0)
         else:
             w, bias = self.qkv.weight, self.qkv.bias
-            q = F.linear(queries, w[:d], bias[:d]).view(b, -1, self.heads, hd).transpose(1, 2)
-            kv = F.linear(x, w[d:], bias[d:]).view(b, n, 2, self.heads, hd).permute(2, 0, 3, 1, 4)
-            k, v = kv[0], kv[1]
+            q = linear(queries, w[:d], bias[:d]).view(b, -1, self.heads, hd).transpose(1, 2)
+            k, v = linear(x, w[d:], bias[d:]).view(b, n, 2, self.heads, hd).permute(2, 0, 3, 1, 4).unbind(0)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out(y.transpose(1, 2).reshape(b, q.shape[2], d))
 
@@ -61,7 +112,7 @@ class Block(nn.Module):
         self.attn = SelfAttention(width, heads)
         self.ln2 = nn.LayerNorm(width, eps=eps)
         hidden = int(width * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
+        self.mlp = nn.Sequential(Linear(width, hidden), nn.GELU(), Linear(hidden, width))
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None,
                 rows: torch.Tensor | None = None) -> torch.Tensor:

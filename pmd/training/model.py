@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pmd.training.attention import Encoder, cls_rows
+from pmd.training.attention import Encoder, Linear, cls_rows
 from pmd.training.config import ModelConfig
 
 # CLIP image statistics (FLAVA uses them); images reach the model as uint8 or [0, 1] floats.
@@ -81,8 +81,8 @@ class MultimodalEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         e = cfg.multimodal
-        self.image_in = nn.Linear(cfg.image.width, e.width)
-        self.text_in = nn.Linear(cfg.text.width, e.width)
+        self.image_in = Linear(cfg.image.width, e.width)
+        self.text_in = Linear(cfg.text.width, e.width)
         self.cls = nn.Parameter(torch.zeros(1, 1, e.width))
         self.encoder = Encoder(e.width, e.layers, e.heads, e.mlp_ratio, cfg.layer_norm_eps)
 
@@ -101,9 +101,9 @@ class MaskedPredictionHead(nn.Module):
 
     def __init__(self, width: int, vocab: int, eps: float) -> None:
         super().__init__()
-        self.dense = nn.Linear(width, width)
+        self.dense = Linear(width, width)
         self.ln = nn.LayerNorm(width, eps=eps)
-        self.decoder = nn.Linear(width, vocab)
+        self.decoder = Linear(width, vocab)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.ln(F.gelu(self.dense(h))))
@@ -112,8 +112,8 @@ class MaskedPredictionHead(nn.Module):
 class ITMHead(nn.Module):
     def __init__(self, width: int) -> None:
         super().__init__()
-        self.pool = nn.Linear(width, width)
-        self.cls = nn.Linear(width, 2)
+        self.pool = Linear(width, width)
+        self.cls = Linear(width, 2)
 
     def forward(self, cls_m: torch.Tensor) -> torch.Tensor:
         return self.cls(torch.tanh(self.pool(cls_m)))
@@ -127,8 +127,8 @@ class FlavaModel(nn.Module):
         self.image = ImageEncoder(cfg)
         self.text = TextEncoder(cfg)
         self.multimodal = MultimodalEncoder(cfg)
-        self.image_projection = nn.Linear(cfg.image.width, cfg.embed_dim)
-        self.text_projection = nn.Linear(cfg.text.width, cfg.embed_dim)
+        self.image_projection = Linear(cfg.image.width, cfg.embed_dim)
+        self.text_projection = Linear(cfg.text.width, cfg.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(float(cfg.logit_scale_init)))
         self.mim_head = MaskedPredictionHead(cfg.image.width, image_codes, eps)
         self.mlm_head = MaskedPredictionHead(cfg.text.width, cfg.vocab_size, eps)

@@ -1,4 +1,4 @@
-"""The training loop: bf16 autocast, optional torch.compile, fused AdamW on CUDA, warmup + cosine,
+"""The training loop: bf16 autocast, optional torch.compile, fused AdamW (CUDA; CPU from torch 2.4), warmup + cosine,
 gradient clipping, DDP, checkpoint save/resume. Losses stay on the device between log steps."""
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def fused_adamw(device: torch.device) -> bool:
+    """Fused AdamW (one pass over each parameter and its state) on CUDA, and on CPU from torch 2.4, where it is
+    ~4x faster than the per-tensor loop; the bench gives Hugging Face's model the same choice."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
 
 
 def warmup_cosine(warmup: int, total: int, min_ratio: float = 0.0) -> Callable[[int], float]:
@@ -82,7 +90,7 @@ class Trainer:
         self.model = FlavaModel(cfg.model, cfg.codebook.codes).to(self.device)
         self.objective = FlavaPretraining(self.model, codebook.to(self.device), cfg.loss)
         o = cfg.optim
-        fused = self.device.type == "cuda"
+        fused = fused_adamw(self.device)
         mixed = freeze_unused_heads(self.model, cfg)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr, betas=tuple(o.betas),
                                            eps=o.eps, fused=fused)

@@ -69,7 +69,7 @@ def build(cfg: BuildConfig, out_dir: str | Path, spark: "SparkSession | None" = 
     r = pairs_runner(spark, cfg, out)
     sp = spark_path
     r.stage("ingest", lambda sd: run_ingest(spark, cfg, sp(sd.data)), None)
-    r.stage("filter", lambda sd: run_filter(spark, cfg, r.kept("ingest"), sp(sd.data)), "ingest")
+    r.stage("filter", lambda sd: run_filter(spark, cfg, sp(r.sd("ingest").data), sp(sd.data)), "ingest")
     r.stage("dedup", lambda sd: run_dedup(spark, cfg, r.kept("filter"), sp(sd.data)), "filter")
     r.stage("download", lambda sd: run_download(spark, cfg, r.kept("dedup"), sd), "dedup")
     r.stage("dedup_images", lambda sd: run_dedup_images(spark, cfg, r.kept("download"), sd), "download")
