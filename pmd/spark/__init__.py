@@ -4,7 +4,8 @@ Everything that touches ``pyspark`` lives here (plus the thin ``pipelines/``): r
 pure functions elsewhere in ``pmd/`` and reach Spark only as ``mapInArrow`` callables. Modules:
 
 * ``session``    - ``spark_session``: the one session factory (CLI, pipelines, both builds).
-* ``batches``    - ``map_batches``: ``mapInArrow`` with an Arrow output schema.
+* ``batches``    - ``map_batches``: ``mapInArrow`` with an Arrow output schema; ``write_parts``: tasks that
+  write their own Parquet parts and return only counts (ingest, filter).
 * ``stages``     - ``StageDir`` and ``Runner``: data, counters, ``_SUCCESS`` marker last; resume.
 * ``components`` - connected components of an edge DataFrame (large-star / small-star).
 * ``progress``   - progress lines while a stage's Spark jobs run.
