@@ -180,18 +180,21 @@ def test_yfcc_rule_every_branch(tmp_path, case):
         assert isinstance(out, Dropped) and out.reason == expected and out.input_line == 1
 
 
+def _parse_yfcc_lines(tmp_path, lines):
+    """Every outcome of the YFCC parser over ``lines`` written as one metadata file."""
+    f = tmp_path / "yfcc100m_dataset"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return list(get_source("yfcc100m").parse_all([str(f)]))
+
+
 def test_yfcc_escapes_not_utf8_fall_back_to_the_title_or_are_counted(tmp_path):
     # a batch of ordinary rows with a few bad fields: those rows fall back or drop with a detail,
     # every other row's outcome is what it is without them, and nothing holds U+FFFD
     rows = [yfcc_row(EN_TITLE if i % 2 else DE_TITLE, EN_LONG if i % 3 else FR_LONG, i=i) for i in range(40)]
     bad = {5: yfcc_row(EN_TITLE, LATIN1_LONG, i=5), 11: yfcc_row("IMG_0520", CUT_LONG, i=11),
            17: yfcc_row("caf%E9", "a%80b+caf%C3", i=17)}
-    src = get_source("yfcc100m")
-
     def parse(lines):
-        f = tmp_path / "yfcc100m_dataset"
-        f.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return list(src.parse_all([str(f)]))
+        return _parse_yfcc_lines(tmp_path, lines)
 
     plain = parse(rows)
     mixed = parse([bad.get(i, r) for i, r in enumerate(rows)])
@@ -255,12 +258,8 @@ def test_yfcc_batch_fast_path_equals_row_checks(tmp_path):
     rows = [yfcc_row(EN_TITLE if i % 2 else DE_TITLE, EN_LONG if i % 3 else FR_LONG,
                      marker="1" if i % 5 == 0 else "0", i=i,
                      url="https://farm8.staticflickr.com/7198/%d_df77.jpg" % i) for i in range(60)]
-    src = get_source("yfcc100m")
-
     def parse(lines):
-        f = tmp_path / "yfcc100m_dataset"
-        f.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return list(src.parse_all([str(f)]))
+        return _parse_yfcc_lines(tmp_path, lines)
 
     plain = parse(rows)
     for odd, expect in ((yfcc_row(EN_TITLE, EN_LONG, marker=" 0"), "kept"),
