@@ -18,6 +18,11 @@ Method (issue 12: Spark path >= 0.75 of the single-process parse rate per core, 
 - Single process: after the Spark runs, ``Source.parse`` of the same file in this process (the
   library path; fastText loaded first, as Spark's workers load it once):
   ``single_process_rows_per_cpu_s`` = parse outcomes / ``process_time``.
+- Single process, same stages: the two stages' own work (parse → ingest parts, kept rows → filter
+  parts, the functions the Spark tasks call) run in this process without Spark:
+  ``single_process_stages_rows_per_cpu_s``; ``spark_overhead_cpu_ratio`` = the Spark run's rows per
+  CPU-s / that (1.0: Spark adds nothing). The gap between the parse alone and these stages is the
+  work of making, writing and filtering the rows, which any engine pays.
 - The last line holds both, ``ratio`` (wall per core) and ``cpu_ratio`` (per CPU second: the fair
   one on a shared machine), with the per-stage CPU split (jvm / workers / driver) and Spark job
   count (``spark_jobs``: each is a fixed cost on the wall) in the run lines.
@@ -127,6 +132,37 @@ def single_process_rate(tsv: Path) -> tuple[float, int]:
     return n / (time.process_time() - c0), n
 
 
+def single_process_stages_rate(cfg, rows: int) -> float:  # noqa: ANN001 - a BuildConfig
+    """Input rows per CPU second of the same two stages' work in this process, without Spark: every
+    unit parsed and written as its ingest part (``unit_batches`` → ``write_part``), then every part's
+    kept rows filtered and written (``filter_part_fn`` → ``write_part``), exactly what the Spark tasks
+    run. Spark's own cost is the gap between this rate and the Spark run's."""
+    from pmd.pairs.filtering import filter_part_fn, source_filters
+    from pmd.pairs.ingest import plan_units, planned_unit_batches, resolve_options
+    from pmd.pairs.outcomes import PAIR_OUTCOME_SCHEMA, PAIR_PARQUET_OPTIONS
+    from pmd.spark.batches import write_part
+    from pmd.spark.pairs.ingest import ingest_part_name
+
+    tmp = Path(tempfile.mkdtemp(prefix="pmd_bench_single_"))
+    try:
+        options = {n: resolve_options(s.options, cfg.base_dir) for n, s in cfg.enabled_sources().items()}
+        parse = planned_unit_batches(options, cfg.ingest.batch_size)
+        chains = {n: source_filters(s) for n, s in cfg.enabled_sources().items()}
+        filt = filter_part_fn(chains, cfg.ingest.batch_size)
+        c0 = time.process_time()
+        names = []
+        for u in plan_units(cfg):
+            names.append(ingest_part_name(u["unit_index"]))
+            write_part(str(tmp / "ingest"), names[-1], parse((u["source"], u["unit"])), PAIR_OUTCOME_SCHEMA,
+                       options=PAIR_PARQUET_OPTIONS)
+        for name in names:
+            write_part(str(tmp / "filter"), name, filt(str(tmp / "ingest" / name)), PAIR_OUTCOME_SCHEMA,
+                       options=PAIR_PARQUET_OPTIONS)
+        return rows / (time.process_time() - c0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -192,6 +228,8 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
     spark.stop()
     single = [single_process_rate(tsv) for _ in range(args.single_runs)]
+    stages = [single_process_stages_rate(cfg, args.rows) for _ in range(args.single_runs)]
+    st_rate = statistics.median(stages)
     med = statistics.median(r["rows_per_s_per_core"] for r in results)
     sp_rate = statistics.median(r for r, _ in single)
     spark_cpu = statistics.median(r["rows_per_cpu_s"] for r in results)
@@ -200,6 +238,9 @@ def main() -> None:
     print(json.dumps({"spark_rows_per_s_per_core": med, "single_process_rows_per_cpu_s": round(sp_rate),
                       "ratio": round(med / sp_rate, 3), "spark_rows_per_cpu_s": spark_cpu,
                       "cpu_ratio": round(spark_cpu / sp_rate, 3), "median_total_s": statistics.median(r["total_s"] for r in results),
+                      # the same stages' Python work in one process, no Spark: what Spark itself adds
+                      "single_process_stages_rows_per_cpu_s": round(st_rate),
+                      "spark_overhead_cpu_ratio": round(spark_cpu / st_rate, 3),
                       "single_process_rows": single[0][1], "cores": args.cores, "rows": args.rows,
                       "warmup_runs": args.warmup, "runs": args.runs, "unit_mb": args.unit_mb,
                       "python": platform.python_version(), "loadavg": os.getloadavg()}))

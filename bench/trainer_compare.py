@@ -13,9 +13,10 @@ the same precision. Per paired step:
   one image-tower pass over the unmasked and masked images stacked (one patch convolution), one text-tower pass over
   the unmasked and masked captions stacked; the last layer of each unmasked half only at its CLS row, the fusion
   encoder's last layer only at ``[CLS_M]`` and the masked positions (the rows the losses read); heads at the masked
-  positions of every row (the negatives' labels are ignored); GC over every row. On CPU in fp32 its linears (forward
-  and both backward products) run on oneDNN's fp32 matmul instead of ``aten::mm``'s MKL sgemm (same IEEE fp32
-  precision; MKL runs far below oneDNN on AMD CPUs); HF's model is measured as shipped.
+  positions of every row (the negatives' labels are ignored); GC over every row. On CPU in fp32 off Intel CPUs its
+  linears (forward and both backward products) run on oneDNN's fp32 matmul instead of ``aten::mm``'s MKL sgemm (same
+  IEEE fp32 precision; MKL runs far below oneDNN on AMD CPUs, and above it on Intel ones, where pmd keeps MKL; the
+  ``linear`` field of its line says which, ``PMD_ONEDNN_LINEAR=0/1`` forces one); HF's model is measured as shipped.
 
 The losses equal the every-row computation (``tests/test_train_model.py::test_step_equals_the_straightforward_
 computation``). Prints one JSON line per implementation (``"impl": "pmd"`` / ``"impl": "hf"``): samples/s (median
@@ -157,6 +158,14 @@ class PmdStep:
     def params(self) -> int:
         return sum(p.numel() for p in self.trainer.model.parameters())  # all, frozen idle heads included
 
+    @staticmethod
+    def linear_backend(device: torch.device, precision: str) -> str:
+        """Which matmul pmd's fp32 CPU linears take (``pmd.training.attention.ONEDNN_LINEAR``)."""
+        from pmd.training import attention
+
+        cpu32 = device.type == "cpu" and precision == "fp32"
+        return "onednn" if cpu32 and attention.ONEDNN_LINEAR and attention._LINEAR_POINTWISE is not None else "aten"
+
     def optimizer(self) -> torch.optim.Optimizer:
         return self.trainer.optimizer
 
@@ -243,7 +252,8 @@ class Timed:
                 "gflops_per_pair": round(self.flops / 1e9, 2) if math.isfinite(self.flops) else None,
                 "data_wait_fraction": round(sum(x for _, _, x in self.windows) / sum(walls), 4),
                 "warmup_s": round(self.warm_s, 1), "peak_mem_gib": peak,
-                "last_loss": round(float(self.last), 4), "torch": torch.__version__}
+                "last_loss": round(float(self.last), 4), "torch": torch.__version__,
+                "linear": PmdStep.linear_backend(device, cfg.precision) if self.impl == "pmd" else "aten"}
 
     def close(self) -> None:
         del self.step, self.it  # free the model and the loader before the next implementation runs

@@ -26,11 +26,21 @@ def stable_id(*parts: object, length: int = 16) -> str:
 
 def stable_ids(prefix: str, *columns: Sequence[Any]) -> list[str]:
     """``stable_id(prefix, *row)`` for every row of ``columns``: the same hash without its per-call
-    checks when every part is a string (a row with another part goes through ``stable_id``)."""
-    join, blake2b = _SEP.join, hashlib.blake2b
+    checks when every part is a string (a row with another part goes through ``stable_id``).
+
+    The prefix and its separator are hashed once; each row copies that state and adds the rest
+    (one hash of the whole text, as blake2b reads a stream): ~a third cheaper than a new hasher
+    per row, which counts at 30M YFCC rows x 2 ids."""
+    start = hashlib.blake2b((prefix + _SEP).encode("utf-8"), digest_size=32).copy
+    join = _SEP.join
+    out: list[str] = []
+    add = out.append
     try:
-        return [blake2b(join(parts).encode("utf-8"), digest_size=32).hexdigest()[:16]
-                for parts in zip(repeat(prefix), *columns)]
+        for parts in zip(*columns):
+            h = start()
+            h.update(join(parts).encode("utf-8"))
+            add(h.hexdigest()[:16])
+        return out
     except TypeError:
         return [stable_id(prefix, *parts) for parts in zip(*columns)]
 

@@ -419,16 +419,18 @@ def test_encoder_rows_equal_full_rows_gathered():
     torch.testing.assert_close(rest, full_pre[2:], rtol=1e-5, atol=1e-6)
 
 
-def test_onednn_linear_equals_f_linear():
-    """The fp32 CPU linears run on oneDNN (forward and both backward products): same values and gradients as
-    ``F.linear`` for 2-D/3-D, strided inputs, a row slice of a weight (the last block's Q and K/V), no bias, a frozen
-    weight; bf16 autocast and inputs of a few rows fall back to ``F.linear``."""
+def test_onednn_linear_equals_f_linear(monkeypatch):
+    """The fp32 CPU linears on oneDNN (forward and both backward products; the default off Intel CPUs, forced on
+    here): same values and gradients as ``F.linear`` for 2-D/3-D, strided inputs, a row slice of a weight (the last
+    block's Q and K/V), no bias, a frozen weight; bf16 autocast and inputs of a few rows fall back to ``F.linear``;
+    with ``ONEDNN_LINEAR`` off every input does."""
     import torch.nn.functional as F
 
     from pmd.training import attention
 
     if attention._LINEAR_POINTWISE is None:
         pytest.skip("this torch has no oneDNN linear")
+    monkeypatch.setattr(attention, "ONEDNN_LINEAR", True)
     torch.manual_seed(0)
     full = torch.randn(3 * 48, 32, requires_grad=True)
     bias = torch.randn(3 * 48, requires_grad=True)
@@ -449,6 +451,8 @@ def test_onednn_linear_equals_f_linear():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert type(attention.linear(torch.randn(20, 32), full).grad_fn).__name__ != "_OneDnnLinearBackward"
     assert type(attention.linear(torch.randn(2, 32), full).grad_fn).__name__ != "_OneDnnLinearBackward"  # few rows
+    monkeypatch.setattr(attention, "ONEDNN_LINEAR", False)
+    assert type(attention.linear(torch.randn(20, 32), full).grad_fn).__name__ != "_OneDnnLinearBackward"
 
 
 def test_step_with_onednn_matmuls_equals_the_aten_step(tok, monkeypatch):

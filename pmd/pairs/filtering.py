@@ -16,7 +16,7 @@ import pyarrow as pa
 from pmd.pairs.config import SourceConfig
 from pmd.pairs.outcomes import DROPPED, FAILED, KEPT, PAIR_OUTCOME_SCHEMA
 from pmd.records import ImageRef, PairRecord
-from pmd.text.filters import CaptionLengthFilter, LanguageFilter, annotate_language
+from pmd.text.filters import CaptionLengthFilter, LanguageFilter
 
 
 def source_filters(s: SourceConfig) -> list[Any]:
@@ -35,30 +35,83 @@ def decide(sources: list[str], texts: list[Any], langs: list[Any], scores: list[
            identifier: Any = None) -> tuple[list[Any], list[Any], list[str], list[Any], list[Any]]:
     """The filter stage's rule over parallel columns: ``(lang, lang_score, outcome, reason, message)``.
 
-    Language is annotated for the whole batch at once (only rows without a label are predicted),
-    then each row runs its source's chain; a light ``PairRecord`` carries what filters read.
+    Language is annotated for the whole batch at once (only rows without a label are predicted).
+    Then the rows of each source run its chain: column-wise when every filter of the chain has a
+    ``reasons`` method (the built-in ones: one comprehension per filter over the source's rows),
+    else, and for a batch where a column-wise filter raised, row by row with a light
+    ``PairRecord`` per row, where a filter that raises fails only its own row. Both give the same
+    verdicts (tested): the first filter that drops a row names the reason.
     """
-    records = [PairRecord(s, t, _NO_IMAGE, lang=lab, lang_score=sc) for s, t, lab, sc in zip(sources, texts, langs, scores)]
-    annotate_language(records, identifier)
-    verdicts: list[tuple[str, Any, Any]] = []  # (outcome, reason, message) per row
-    for rec in records:
-        chain = chains.get(rec.source)
+    langs, scores = list(langs), list(scores)
+    todo = [k for k, lab in enumerate(langs) if lab is None]
+    if todo:
+        if identifier is None:
+            from pmd.text.langid import get_identifier
+
+            identifier = get_identifier()
+        todo_texts = [texts[k] for k in todo]
+        if hasattr(identifier, "predict_arrays"):
+            labelled = zip(todo, *identifier.predict_arrays(todo_texts))
+        else:  # any object with fastText's ``predict(texts) -> [(label, score)]``
+            labelled = ((k, lab, sc) for k, (lab, sc) in zip(todo, identifier.predict(todo_texts)))
+        for k, lab, sc in labelled:
+            langs[k], scores[k] = lab, sc
+    n = len(sources)
+    outcome: list[Any] = [KEPT] * n
+    reason: list[Any] = [None] * n
+    message: list[Any] = [None] * n
+    first = sources[0] if n else None
+    groups = {first: range(n)} if n and sources.count(first) == n else _rows_by_source(sources)
+    for src, rows in groups.items():
+        chain = chains.get(src)
         if chain is None:
-            verdicts.append((DROPPED, "source_not_configured", None))
+            for k in rows:
+                outcome[k], reason[k] = DROPPED, "source_not_configured"
             continue
-        why = None
-        try:
-            for f in chain:  # the first filter that drops names the reason
-                v = f(rec)
-                if not v.keep:
-                    why = v.reason
-                    break
-        except Exception as exc:  # noqa: BLE001 - one bad record fails alone
-            verdicts.append((FAILED, type(exc).__name__, str(exc)[:500]))
+        why = _chain_reasons(chain, rows, texts, langs, scores)
+        if why is not None:
+            for k, w in zip(rows, why):
+                if w is not None:
+                    outcome[k], reason[k] = DROPPED, w
             continue
-        verdicts.append((KEPT if why is None else DROPPED, why, None))
-    outcome, reason, message = (list(c) for c in zip(*verdicts)) if verdicts else ([], [], [])
-    return [r.lang for r in records], [r.lang_score for r in records], outcome, reason, message
+        for k in rows:  # row by row: some filter has no column-wise form, or raised on this batch
+            rec = PairRecord(src, texts[k], _NO_IMAGE, lang=langs[k], lang_score=scores[k])
+            try:
+                for f in chain:
+                    v = f(rec)
+                    if not v.keep:
+                        outcome[k], reason[k] = DROPPED, v.reason
+                        break
+            except Exception as exc:  # noqa: BLE001 - one bad record fails alone
+                outcome[k], reason[k], message[k] = FAILED, type(exc).__name__, str(exc)[:500]
+    return langs, scores, outcome, reason, message
+
+
+def _rows_by_source(sources: list[str]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for k, src in enumerate(sources):
+        groups.setdefault(src, []).append(k)
+    return groups
+
+
+def _chain_reasons(chain: list[Any], rows: "range | list[int]", texts: list[Any], langs: list[Any],
+                   scores: list[Any]) -> list[Any] | None:
+    """Each row's first drop reason (None: kept) by the chain's column-wise ``reasons``; None when
+    some filter has none or one raised (the caller then goes row by row)."""
+    if not all(hasattr(f, "reasons") for f in chain):
+        return None
+    whole = isinstance(rows, range) and len(rows) == len(texts)
+    t = texts if whole else [texts[k] for k in rows]
+    la = langs if whole else [langs[k] for k in rows]
+    sc = scores if whole else [scores[k] for k in rows]
+    why: list[Any] | None = None
+    try:
+        for f in chain:
+            r = f.reasons(t, la, sc)
+            why = r if why is None else [a if a is not None else b for a, b in zip(why, r)]
+    except Exception:  # noqa: BLE001 - found again, and failed alone, row by row
+        return None
+    return why if why is not None else [None] * len(t)
 
 
 def filter_rows(rows: list[dict[str, Any]], chains: dict[str, list[Any]], identifier: Any = None) -> list[dict[str, Any]]:

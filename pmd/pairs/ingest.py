@@ -107,15 +107,46 @@ def unit_batches(source: str, unit: Any, options: dict[str, Any], batch_size: in
                  schema: pa.Schema = PAIR_OUTCOME_SCHEMA) -> Iterator[pa.RecordBatch]:
     """Every outcome of one unit as batches of ``schema`` rows, ``batch_size`` at a time.
 
-    Outcomes go to Arrow column by column (``outcome_batch``): the same rows as ``parse_unit``
-    without a dict per row (a chunk the columns refuse goes row by row, with ``parse_unit``'s
-    crash rule: a record that cannot become a row ends the unit as one failed row)."""
-    items = parse_results(source, unit, options)
+    A source with a columnar path (``Source.parse_batches``: YFCC) gives its batches directly, with
+    ``parse_results``' crash rule around it. Otherwise outcomes go to Arrow column by column
+    (``outcome_batch``): the same rows as ``parse_unit`` without a dict per row (a chunk the columns
+    refuse goes row by row, with ``parse_unit``'s crash rule: a record that cannot become a row
+    ends the unit as one failed row)."""
+    from pmd.sources.registry import get_source
+
+    hook = getattr(get_source(source), "parse_batches", None)  # None too for a duck-typed parser
+    columnar = hook(unit, options, batch_size) if hook is not None and schema is PAIR_OUTCOME_SCHEMA else None
+    if columnar is None:
+        yield from _item_batches(source, unit, parse_results(source, unit, options), batch_size, schema)
+        return
+    last_line = None
+    try:
+        for part in columnar:
+            if isinstance(part, pa.RecordBatch):
+                if part.num_rows:
+                    last_line = part.column("input_line")[-1].as_py()
+                    yield part
+                continue
+            for item in part:
+                if item.input_line is not None or isinstance(item, PairRecord):
+                    last_line = item.input_line
+            crashed = [False]
+            yield from _item_batches(source, unit, iter(part), batch_size, schema, crashed)
+            if crashed[0]:
+                return
+    except Exception as exc:  # noqa: BLE001 - as in parse_results
+        yield to_batch([reject_row(source, _crash(source, unit, exc, last_line))], schema)
+
+
+def _item_batches(source: str, unit: Any, items: Iterator[ParseResult], batch_size: int, schema: pa.Schema,
+                  crashed: list[bool] | None = None) -> Iterator[pa.RecordBatch]:
+    """``outcome_batch`` of ``batch_size`` items at a time (row by row for a chunk it refuses,
+    ending at a record that cannot become a row: ``crashed[0]`` set)."""
+    crashed = crashed if crashed is not None else [False]
     while chunk := list(islice(items, batch_size)):
         try:
             out = outcome_batch(source, chunk, schema)
         except Exception:  # noqa: BLE001 - found again, and handled, row by row
-            crashed = [False]
             out = to_batch(list(_rows(source, unit, chunk, crashed)), schema)
             if crashed[0]:
                 yield out

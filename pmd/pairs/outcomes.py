@@ -216,7 +216,7 @@ def meta_json_column(metas: Sequence[dict[str, Any]]) -> list[str]:
             if v is None:
                 raise TypeError
             s = "".join(v)
-            out.append(raw % v if s.isprintable() and '"' not in s and "\\" not in s else escaped % tuple(map(enc, v)))
+            out.append(raw % v if _needs_no_escape(s) else escaped % tuple(map(enc, v)))
         except TypeError:
             out.append(json.dumps(m, ensure_ascii=False, sort_keys=True))
     return out
@@ -230,7 +230,129 @@ def _meta_template(m: dict[str, Any]) -> tuple[int, Any, str, str]:
     if not keys or not all(type(k) is str for k in keys):
         return len(keys), None, "", ""
     keys.sort()
-    names = [encode_basestring(k).replace("%", "%%") for k in keys]
     values = itemgetter(*keys) if len(keys) > 1 else (lambda d, k=keys[0]: (d[k],))
-    return (len(keys), values, "{" + ", ".join(f'{n}: "%s"' for n in names) + "}",
-            "{" + ", ".join(f"{n}: %s" for n in names) + "}")
+    return (len(keys), values, *_object_templates(keys))
+
+
+def _object_templates(sorted_keys: Sequence[str], fixed: dict[int, str] | None = None) -> tuple[str, str]:
+    """``%`` templates of a JSON object with these (sorted, string) keys, as ``json.dumps(...,
+    ensure_ascii=False, sort_keys=True)`` writes it: (raw values, quoted by the template;
+    values already encoded by ``encode_basestring``). ``fixed`` bakes in the value of some keys
+    (key position → the value itself, a string)."""
+    names = [encode_basestring(k).replace("%", "%%") for k in sorted_keys]
+    fixed = {j: encode_basestring(v).replace("%", "%%") for j, v in (fixed or {}).items()}
+    return ("{" + ", ".join(f"{n}: {fixed[j]}" if j in fixed else f'{n}: "%s"' for j, n in enumerate(names)) + "}",
+            "{" + ", ".join(f"{n}: {fixed[j]}" if j in fixed else f"{n}: %s" for j, n in enumerate(names)) + "}")
+
+
+def _needs_no_escape(s: str) -> bool:
+    """True when every character of ``s`` goes into JSON as it is (``ensure_ascii=False``)."""
+    return s.isprintable() and '"' not in s and "\\" not in s
+
+
+#: printable ASCII but the quote and the backslash: what JSON takes as it is
+_PLAIN_ASCII = bytes(range(0x20, 0x7F)).replace(b'"', b"").replace(b"\\", b"")
+
+
+def needs_no_escape(s: str, separator: str = "") -> bool:
+    """True when no character of ``s`` but ``separator`` (one character, e.g. the tab that joins
+    the values) needs JSON escaping (``_needs_no_escape``, conservative: False sends the caller to
+    its per-value check). One C pass over ASCII text, several times cheaper than ``isprintable``."""
+    if s.isascii():
+        return not s.encode("ascii").translate(None, _PLAIN_ASCII + separator.encode("ascii"))
+    return _needs_no_escape(s.replace(separator, "") if separator else s)
+
+
+def flat_meta_json(names: Sequence[str], columns: Sequence[int], flat: Sequence[str], width: int,
+                   rows: Sequence[int], extra_name: str, extra: Sequence[str], plain: bool) -> list[str]:
+    """``json.dumps(meta, ensure_ascii=False, sort_keys=True)`` of each row r of a flat table of
+    strings (row r = ``flat[r * width:(r + 1) * width]``), byte for byte, where ``meta`` maps
+    ``names[j]`` to the row's column ``columns[j]`` and ``extra_name`` to the row's ``extra``
+    value: the metas of a columnar parse (``pmd.sources.yfcc100m``) without a dict per row.
+
+    ``meta_json_column``'s rule: with ``plain`` (the caller checked the whole table once, e.g.
+    with ``needs_no_escape``) each row is one ``%`` of a raw template holding the sorted, encoded
+    keys; otherwise rows are checked one by one and only those that need it go through
+    ``encode_basestring``. The few distinct ``extra`` values are baked into their own templates.
+    Names are distinct strings.
+    """
+    if not rows:
+        return []
+    keys = [*names, extra_name]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    slot = order.index(len(names))
+    picked = [columns[j] for j in order if j != len(names)]
+    get = itemgetter(*picked) if len(picked) > 1 else (lambda v, c=picked[0]: (v[c],))
+    sorted_keys = [keys[j] for j in order]
+    tpl = {e: _object_templates(sorted_keys, {slot: e}) for e in set(extra)}
+    if plain:
+        raw = {e: t[0] for e, t in tpl.items()}
+        return [raw[e] % get(flat[r * width:r * width + width]) for r, e in zip(rows, extra)]
+    enc = encode_basestring
+    out = []
+    for r, e in zip(rows, extra):
+        v = get(flat[r * width:r * width + width])
+        out.append(tpl[e][0] % v if _needs_no_escape("".join(v)) else tpl[e][1] % tuple(map(enc, v)))
+    return out
+
+
+_NONE_OR_STR = frozenset((type(None), str))
+
+
+def line_outcome_batch(source: str, path: str, first_line: int, verdicts: Sequence[Any], kept_at: Sequence[int],
+                       texts: Sequence[str], urls: Sequence[str], metas: Sequence[str], langs: Sequence[str],
+                       scores: Sequence[float], schema: pa.Schema = PAIR_OUTCOME_SCHEMA) -> pa.RecordBatch:
+    """One outcome row per input line of ``path`` from ``first_line`` on, from a columnar parse:
+    ``outcome_batch``'s rows for the same outcomes (tested), without an object per row.
+
+    ``verdicts[i]`` is line i's outcome: None when kept (its columns are the kept lists' entry j
+    where ``kept_at[j] == i``; image = URL, no crop), a drop reason (a ``str``: no detail), or a
+    ``Dropped``/``Failure`` (the rare drop with a detail, the failures). Kept columns are built
+    compactly and scattered to their lines (nulls elsewhere).
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    n, k = len(verdicts), len(kept_at)
+    keys = stable_ids("img", urls)
+    ids = stable_ids("pair", [source] * k, keys, texts)
+    at = None if k == n else np.asarray(kept_at, dtype=np.int64)
+    odd = [i for i, v in enumerate(verdicts) if v is not None and type(v) is not str] \
+        if not _NONE_OR_STR.issuperset(map(type, verdicts)) else []
+    if not odd:
+        reason = pa.array(verdicts, pa.string())
+        outcome = pc.if_else(pc.is_null(reason), KEPT, DROPPED) if k else pa.repeat(pa.scalar(DROPPED), n)
+        message = pa.nulls(n, pa.string())
+    else:
+        reasons, messages, outcomes = list(verdicts), [None] * n, [KEPT if v is None else DROPPED for v in verdicts]
+        for i in odd:
+            v = verdicts[i]
+            if isinstance(v, Dropped):
+                reasons[i], messages[i] = v.reason, v.detail
+            else:
+                reasons[i], messages[i], outcomes[i] = v.error, (v.message or "")[:1000], FAILED
+        reason, message, outcome = pa.array(reasons, pa.string()), pa.array(messages, pa.string()), \
+            pa.array(outcomes, pa.string())
+    kept = {"id": ids, "text": texts, "image_url": urls, "image_key": keys, "meta": metas, "lang": langs,
+            "lang_score": scores}
+    fixed = {"source": pa.repeat(pa.scalar(source, pa.string()), n),
+             "input_file": pa.repeat(pa.scalar(path, pa.string()), n),
+             "input_line": pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),
+             "outcome": outcome, "reason": reason, "message": message}
+    arrays = []
+    for f in schema:
+        if f.name in fixed:
+            a = fixed[f.name]
+        elif f.name in kept:
+            if not k:
+                a = pa.nulls(n, f.type)
+            elif at is None:
+                a = pa.array(kept[f.name], f.type)
+            else:  # scattered in numpy, converted once (an Arrow ``take`` copies each column twice)
+                col = np.full(n, None, dtype=object)
+                col[at] = kept[f.name]
+                a = pa.array(col, f.type)
+        else:
+            a = pa.nulls(n, f.type)
+        arrays.append(a.cast(f.type) if a.type != f.type else a)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

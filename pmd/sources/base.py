@@ -383,6 +383,13 @@ def _checked(item: ParseResult) -> ParseResult:
     return item
 
 
+def read_failure(e: Exception, path: str, n: int) -> Failure:
+    """The one ``Failure`` that ends a unit whose parse raised ``e`` after ``n`` records."""
+    error = "input_read_error" if isinstance(e, _READ_ERRORS) else "parse_error"
+    msg = f"{type(e).__name__}: {_printable(str(e))}"[:300] + f" (after {n} record(s) of this input)"
+    return Failure(error, msg, path, None)
+
+
 def _guard(parse: Any) -> Any:
     @functools.wraps(parse)
     def guarded(self: "Source", unit: InputUnit, options: Mapping[str, Any] | None = None) -> Iterator[ParseResult]:
@@ -395,9 +402,7 @@ def _guard(parse: Any) -> Any:
         except UserError:
             raise  # a bad option or a missing companion file: the user's, one clear line
         except Exception as e:  # noqa: BLE001 - one unreadable input never stops the others
-            error = "input_read_error" if isinstance(e, _READ_ERRORS) else "parse_error"
-            msg = f"{type(e).__name__}: {_printable(str(e))}"[:300] + f" (after {n} record(s) of this input)"
-            yield Failure(error, msg, unit.path, None)
+            yield read_failure(e, unit.path, n)
 
     guarded.__pmd_guarded__ = True  # type: ignore[attr-defined]
     return guarded
@@ -457,6 +462,20 @@ class Source(ABC):
     @abstractmethod
     def parse(self, unit: InputUnit, options: Mapping[str, Any] | None = None) -> Iterator[ParseResult]:
         """Every record of ``unit`` as a ``PairRecord``, ``Dropped`` or ``Failure``."""
+
+    def parse_batches(self, unit: InputUnit, options: Mapping[str, Any] | None,
+                      batch_size: int) -> Iterator[Any] | None:
+        """A columnar path for ``unit`` or None (the default: use ``parse``).
+
+        A source whose parse already holds its rows column-wise may give the unit's outcomes as
+        ``pmd.pairs.outcomes.PAIR_OUTCOME_SCHEMA`` record batches of at most ``batch_size`` rows,
+        exactly ``outcome_batch`` of ``parse``'s items in order, with lists of ``ParseResult`` for
+        the stretches it leaves to objects (the ingest turns those into rows as it does ``parse``'s).
+        It keeps ``parse``'s guard itself: it raises only ``UserError`` (the ingest's crash rule
+        applies); any other exception ends the unit with ``read_failure``'s row. Lazy: nothing is
+        read before the first batch is asked for. ``pmd.pairs.ingest.unit_batches`` prefers it.
+        """
+        return None
 
     def parse_all(self, paths: Sequence[str], options: Mapping[str, Any] | None = None,
                   target_bytes: int = DEFAULT_TARGET_BYTES) -> Iterator[ParseResult]:

@@ -4,7 +4,7 @@ language annotation for pair records."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pmd.records import PairRecord
 from pmd.verdict import KEEP, Verdict
@@ -31,6 +31,19 @@ class CaptionLengthFilter:
             return Verdict.drop("too_many_words")
         return KEEP
 
+    def reasons(self, texts: Sequence[Any], langs: Sequence[Any], scores: Sequence[Any]) -> list[str | None]:
+        """``__call__``'s drop reason (None: kept) for a whole column of captions at once.
+
+        The filter stage runs this over every batch; one comprehension instead of a record and a
+        ``Verdict`` per row. Raises ``AttributeError`` for a caption that is not a string, like
+        ``__call__`` (the caller then decides row by row, so that one bad row fails alone)."""
+        lo, hi = self.min_words, self.max_words
+        counts = [len(t.split()) if t else -1 for t in texts]
+        if hi is None:
+            return [None if n >= lo else "too_few_words" if n >= 0 else "empty_caption" for n in counts]
+        return [None if lo <= n <= hi else "empty_caption" if n < 0 else "too_few_words" if n < lo
+                else "too_many_words" for n in counts]
+
 
 @dataclass(frozen=True)
 class LanguageFilter:
@@ -52,6 +65,13 @@ class LanguageFilter:
         if (record.lang_score or 0.0) < self.min_score:
             return Verdict.drop("low_language_score")
         return KEEP
+
+    def reasons(self, texts: Sequence[Any], langs: Sequence[Any], scores: Sequence[Any]) -> list[str | None]:
+        """``__call__``'s drop reason (None: kept) for whole columns of labels and scores at once."""
+        labels, lo = frozenset(self.labels), self.min_score
+        wrong = "not_english" if self.labels == ("en",) else "wrong_language"
+        return [("no_language" if lab is None else wrong) if lab not in labels
+                else None if (sc or 0.0) >= lo else "low_language_score" for lab, sc in zip(langs, scores)]
 
 
 def annotate_language(records: Sequence[PairRecord], identifier: "LanguageIdentifier | None" = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import warnings
 from importlib import metadata
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Sequence
 
 from pmd.errors import UserError
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: ``surrogateescape``'s undecodable bytes
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,12 @@ class LanguageIdentifier:
         """One C++ ``predict`` per text: its ``[(prob, label)]`` is cheaper to read back than
         ``multilinePredict``'s per-text numpy arrays (~1 µs less per text), same values."""
         blob = "".join(texts)  # one C-level scan instead of two per text
+        if not blob.isascii() and _SURROGATE.search(blob):
+            # a lone surrogate (a raw byte that was not UTF-8, kept by ``surrogateescape``) cannot reach
+            # fastText's C++ string: it would raise for the whole batch. The text is predicted with
+            # U+FFFD in its place; its row is failed as ``invalid_utf8`` by the parse guard all the same.
+            texts = [_SURROGATE.sub("\ufffd", t) for t in texts]
+            blob = "".join(texts)
         if "\n" in blob or "\r" in blob:
             lines = [(t.replace("\n", " ").replace("\r", " ") if ("\n" in t or "\r" in t) else t) + "\n"
                      for t in texts]

@@ -11,14 +11,34 @@ That is exact: a row's output in a block depends on the other rows only through 
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# fp32 matmuls on CPU through oneDNN rather than the BLAS that ``aten::mm`` calls (MKL, which on AMD CPUs runs
-# well below oneDNN: ~60-70 vs ~80-90 GFLOP/s per core for these shapes). Same precision (IEEE fp32, no
-# TF32/bf16); only the summation order differs. Set False to measure or to rule it out.
-ONEDNN_LINEAR = True
+
+def _cpu_vendor() -> str:
+    """The x86 vendor string (``GenuineIntel``, ``AuthenticAMD``, ...) from /proc/cpuinfo; "" where unknown."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+# fp32 matmuls on CPU through oneDNN rather than the BLAS that ``aten::mm`` calls (MKL), but only off Intel CPUs.
+# MKL takes slower code paths on non-Intel x86: on an AMD core it ran ~60-80 GFLOP/s where oneDNN ran 80-90 for
+# these shapes. On Intel it is the other way round: on a Sapphire Rapids core (AVX-512) MKL runs every fwd/bwd
+# shape of the base model at 150-185 GFLOP/s, while oneDNN matches it forward but runs the backward products at
+# 70-160 (76 for the MLP's 3072->768 input gradient), and a base-config paired step (batch 2, 1 thread) took 8.2
+# CPU-s on oneDNN vs 5.9 on MKL. Unknown vendors (non-x86) keep ``F.linear``. Same precision either way (IEEE fp32,
+# no TF32/bf16); only the summation order differs. ``PMD_ONEDNN_LINEAR=0/1`` (or setting this) forces one side.
+ONEDNN_LINEAR = (os.environ["PMD_ONEDNN_LINEAR"] == "1" if os.environ.get("PMD_ONEDNN_LINEAR") in ("0", "1")
+                 else _cpu_vendor() not in ("GenuineIntel", ""))
 _LINEAR_POINTWISE = (getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
                      if torch.backends.mkldnn.is_available() else None)  # a private op: F.linear where absent
 _MIN_ROWS = 16
@@ -95,12 +115,14 @@ class SelfAttention(nn.Module):
         b, n, d = x.shape
         hd = d // self.heads
         mask = None if key_mask is None else key_mask[:, None, None, :]
+        # Split along the projection's own (B,N,3,H,hd) layout, then transpose each: the backward stacks the three
+        # gradients straight into that layout (one copy) instead of into (3,B,H,N,hd) and copying again to un-permute.
         if queries is None:
-            q, k, v = self.qkv(x).view(b, n, 3, self.heads, hd).permute(2, 0, 3, 1, 4).unbind(0)
+            q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(b, n, 3, self.heads, hd).unbind(2))
         else:
             w, bias = self.qkv.weight, self.qkv.bias
             q = linear(queries, w[:d], bias[:d]).view(b, -1, self.heads, hd).transpose(1, 2)
-            k, v = linear(x, w[d:], bias[d:]).view(b, n, 2, self.heads, hd).permute(2, 0, 3, 1, 4).unbind(0)
+            k, v = (t.transpose(1, 2) for t in linear(x, w[d:], bias[d:]).view(b, n, 2, self.heads, hd).unbind(2))
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out(y.transpose(1, 2).reshape(b, q.shape[2], d))
 
