@@ -1,4 +1,5 @@
-"""The filter stage's column-wise chains (``reasons``) give exactly the row-by-row verdicts."""
+"""The filter stage's column-wise path (a chain's `reasons` over each source's rows) gives exactly the verdicts of
+running each chain record by record (`__call__`), across sources, chain order and failing rows."""
 
 from __future__ import annotations
 

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from pmd.text.langid import LanguageIdentifier
 
 
+def _verdict(reason: str | None) -> Verdict:
+    return KEEP if reason is None else Verdict.drop(reason)
+
+
 @dataclass(frozen=True)
 class CaptionLengthFilter:
     """Keep captions with ``min_words <= words <= max_words`` (``max_words`` None: no upper bound)."""
@@ -22,21 +26,14 @@ class CaptionLengthFilter:
     name: str = "caption_length"
 
     def __call__(self, record: PairRecord) -> Verdict:
-        if not record.text:  # None or "": a counted drop, not a TypeError that fails the row
-            return Verdict.drop("empty_caption")
-        n = len(record.text.split())
-        if n < self.min_words:
-            return Verdict.drop("too_few_words")
-        if self.max_words is not None and n > self.max_words:
-            return Verdict.drop("too_many_words")
-        return KEEP
+        return _verdict(self.reasons([record.text], [record.lang], [record.lang_score])[0])
 
     def reasons(self, texts: Sequence[Any], langs: Sequence[Any], scores: Sequence[Any]) -> list[str | None]:
-        """``__call__``'s drop reason (None: kept) for a whole column of captions at once.
-
-        The filter stage runs this over every batch; one comprehension instead of a record and a
-        ``Verdict`` per row. Raises ``AttributeError`` for a caption that is not a string, like
-        ``__call__`` (the caller then decides row by row, so that one bad row fails alone)."""
+        """The drop reason (None: kept) of every caption of a column: the rule itself, which
+        ``__call__`` applies to one record. The filter stage runs it over every batch: one
+        comprehension instead of a record and a ``Verdict`` per row. An empty or None caption is a
+        counted ``empty_caption`` drop; a caption that is not a string raises ``AttributeError``
+        (the filter stage then decides that batch row by row, so that the bad row fails alone)."""
         lo, hi = self.min_words, self.max_words
         counts = [len(t.split()) if t else -1 for t in texts]
         if hi is None:
@@ -58,16 +55,11 @@ class LanguageFilter:
     name: str = "language"
 
     def __call__(self, record: PairRecord) -> Verdict:
-        if record.lang is None:
-            return Verdict.drop("no_language")
-        if record.lang not in self.labels:
-            return Verdict.drop("not_english" if self.labels == ("en",) else "wrong_language")
-        if (record.lang_score or 0.0) < self.min_score:
-            return Verdict.drop("low_language_score")
-        return KEEP
+        return _verdict(self.reasons([record.text], [record.lang], [record.lang_score])[0])
 
     def reasons(self, texts: Sequence[Any], langs: Sequence[Any], scores: Sequence[Any]) -> list[str | None]:
-        """``__call__``'s drop reason (None: kept) for whole columns of labels and scores at once."""
+        """The drop reason (None: kept) of every row of columns of labels and scores: the rule
+        itself, which ``__call__`` applies to one record."""
         labels, lo = frozenset(self.labels), self.min_score
         wrong = "not_english" if self.labels == ("en",) else "wrong_language"
         return [("no_language" if lab is None else wrong) if lab not in labels
