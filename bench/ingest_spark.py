@@ -5,32 +5,40 @@ Method (issue 12: Spark path >= 0.75 of the single-process parse rate per core, 
 - Input: ``bench/yfcc_rows.py`` writes ``--rows`` lines of the 25-column TSV (cached under ``--data``).
 - Spark: one ``local[CORES]`` session for the whole run. ``--warmup`` untimed runs go first (JVM JIT,
   Python worker start, fastText load per worker), then ``--runs`` timed runs, each into a fresh build
-  directory. The timed region of a run is exactly what the build does for these two stages: the
-  ``Runner`` stages ``ingest`` (plan units on the driver; one Spark task per unit parses it and
-  writes its Parquet part with pyarrow, handing back only its outcome counts; the parts checked
-  against those counts; counters + marker) and ``filter`` (tasks read the ingest parts' kept rows
-  with pyarrow, run the batched filters, write their parts; check, reconciliation, commit): one
-  Spark job per stage, and no row passes through the JVM. Session start-up is outside it.
+  directory. The timed region of a run is exactly what the build does for these two stages.
+  ``--paths fused`` (the build's path, ``Runner.stage_pair``): plan units on the driver; one Spark job,
+  one task per unit, which parses it and writes its ingest part and, from the same batches in memory,
+  its filter part (pyarrow), handing back only both parts' outcome counts; the parts checked against
+  those counts; counters + marker of each stage. ``--paths separate`` (what a rerun with ingest done
+  runs for the filter): the ingest job, then a filter job whose tasks read the ingest parts' kept rows
+  back, filter and write them. ``fused,separate`` alternates the two in every run. No row passes
+  through the JVM. Session start-up is outside the timed region.
 - CPU of a run: the Spark JVM, its Python daemon and workers (``TreeCpu``: sampled from /proc, so
   workers that exit inside the region still count) and the driver's own Python, all included.
   ``spark_rows_per_cpu_s`` = input rows / those CPU seconds; ``spark_rows_per_s_per_core`` = input
   rows / wall seconds / cores (meaningful on an idle machine only).
-- Single process: after the Spark runs, ``Source.parse`` of the same file in this process (the
-  library path; fastText loaded first, as Spark's workers load it once):
-  ``single_process_rows_per_cpu_s`` = parse outcomes / ``process_time``.
+- Single process: after each timed run's Spark runs (Spark idle), ``Source.parse`` of the same file in
+  this process (the library path; fastText loaded first, as Spark's workers load it once):
+  ``single_process_rows_per_cpu_s`` = parse outcomes / ``process_time``, the median over the runs; each
+  run line carries its own, and ``per_run_ratio_median`` / ``per_run_cpu_ratio_median`` are the
+  medians of each run's ratio to the parse measured right after it (steadier where the machine's
+  speed drifts over minutes, as a shared VM's does).
 - Single process, same stages: the two stages' own work (parse → ingest parts, kept rows → filter
   parts, the functions the Spark tasks call) run in this process without Spark:
   ``single_process_stages_rows_per_cpu_s``; ``spark_overhead_cpu_ratio`` = the Spark run's rows per
   CPU-s / that (1.0: Spark adds nothing). The gap between the parse alone and these stages is the
   work of making, writing and filtering the rows, which any engine pays.
-- The last line holds both, ``ratio`` (wall per core) and ``cpu_ratio`` (per CPU second: the fair
-  one on a shared machine), with the per-stage CPU split (jvm / workers / driver) and Spark job
-  count (``spark_jobs``: each is a fixed cost on the wall) in the run lines.
+- The last line holds both for the first of ``--paths``, ``ratio`` (wall per core) and ``cpu_ratio``
+  (per CPU second: the fair one on a shared machine), and the other path's under ``other_paths``;
+  the run lines hold the CPU split (jvm / workers / driver) and the Spark job count (``spark_jobs``:
+  each is a fixed cost on the wall). Fixed costs (planning, a job, the tail of the last tasks) weigh
+  less the more rows a run has: quote the ``--rows`` with the ratio.
 
 The filter stage re-uses the parse's language labels: no row is identified twice
 (``tests/test_build_units.py::test_no_row_runs_language_id_twice``).
 
-    .venv/bin/python bench/ingest_spark.py --rows 1000000 --cores 2 --runs 2 --warmup 1
+    .venv/bin/python bench/ingest_spark.py --rows 2000000 --cores 2 --runs 3 --warmup 1 --unit-mb 16 \
+        --paths fused,separate --single-runs 3
 """
 
 from __future__ import annotations
@@ -132,32 +140,40 @@ def single_process_rate(tsv: Path) -> tuple[float, int]:
     return n / (time.process_time() - c0), n
 
 
-def single_process_stages_rate(cfg, rows: int) -> float:  # noqa: ANN001 - a BuildConfig
-    """Input rows per CPU second of the same two stages' work in this process, without Spark: every
-    unit parsed and written as its ingest part (``unit_batches`` → ``write_part``), then every part's
-    kept rows filtered and written (``filter_part_fn`` → ``write_part``), exactly what the Spark tasks
-    run. Spark's own cost is the gap between this rate and the Spark run's."""
+def single_process_stages_rate(cfg, rows: int, fused: bool = True) -> float:  # noqa: ANN001 - a BuildConfig
+    """Input rows per CPU second of the same two stages' work in this process, without Spark, exactly
+    what the Spark tasks run: fused (the build's path), every unit parsed and written as its ingest
+    and filter parts in one pass (``planned_ingest_filter_pairs`` → ``write_part_pair``); separate,
+    every unit written as its ingest part, then every part's kept rows read back, filtered and
+    written (``filter_part_fn`` → ``write_part``). Spark's own cost is the gap between this rate and
+    the Spark run's."""
     from pmd.pairs.filtering import filter_part_fn, source_filters
-    from pmd.pairs.ingest import plan_units, planned_unit_batches, resolve_options
+    from pmd.pairs.ingest import plan_units, planned_ingest_filter_pairs, planned_unit_batches, resolve_options
     from pmd.pairs.outcomes import PAIR_OUTCOME_SCHEMA, PAIR_PARQUET_OPTIONS
-    from pmd.spark.batches import write_part
+    from pmd.spark.batches import write_part, write_part_pair
     from pmd.spark.pairs.ingest import ingest_part_name
 
     tmp = Path(tempfile.mkdtemp(prefix="pmd_bench_single_"))
     try:
         options = {n: resolve_options(s.options, cfg.base_dir) for n, s in cfg.enabled_sources().items()}
-        parse = planned_unit_batches(options, cfg.ingest.batch_size)
         chains = {n: source_filters(s) for n, s in cfg.enabled_sources().items()}
+        parse = planned_unit_batches(options, cfg.ingest.batch_size)
+        pairs = planned_ingest_filter_pairs(options, cfg.ingest.batch_size, chains)
         filt = filter_part_fn(chains, cfg.ingest.batch_size)
+        opts = {"options": PAIR_PARQUET_OPTIONS}
         c0 = time.process_time()
         names = []
         for u in plan_units(cfg):
             names.append(ingest_part_name(u["unit_index"]))
-            write_part(str(tmp / "ingest"), names[-1], parse((u["source"], u["unit"])), PAIR_OUTCOME_SCHEMA,
-                       options=PAIR_PARQUET_OPTIONS)
-        for name in names:
-            write_part(str(tmp / "filter"), name, filt(str(tmp / "ingest" / name)), PAIR_OUTCOME_SCHEMA,
-                       options=PAIR_PARQUET_OPTIONS)
+            planned = (u["source"], u["unit"])
+            if fused:
+                write_part_pair((str(tmp / "ingest"), str(tmp / "filter")), names[-1], pairs(planned),
+                                PAIR_OUTCOME_SCHEMA, **opts)
+            else:
+                write_part(str(tmp / "ingest"), names[-1], parse(planned), PAIR_OUTCOME_SCHEMA, **opts)
+        if not fused:
+            for name in names:
+                write_part(str(tmp / "filter"), name, filt(str(tmp / "ingest" / name)), PAIR_OUTCOME_SCHEMA, **opts)
         return rows / (time.process_time() - c0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -169,16 +185,24 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs first (JVM JIT, worker start, model load)")
-    ap.add_argument("--single-runs", type=int, default=1, help="single-process parses of the file (median)")
+    ap.add_argument("--single-runs", type=int, default=1,
+                    help="single-process runs of the stages without Spark (median); the parse alone runs after every "
+                         "timed Spark run (and at the end up to this many)")
     ap.add_argument("--unit-mb", type=int, default=32, help="ingest.target_bytes in MiB (one task per unit)")
+    ap.add_argument("--paths", default="fused",
+                    help="fused (the build's: one job writes both stages), separate (ingest, then filter reading "
+                         "its parts back), or fused,separate: both, alternating in each run")
     ap.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "pmd_bench_yfcc"))
     args = ap.parse_args()
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if not paths or any(p not in ("fused", "separate") for p in paths):
+        ap.error("--paths: fused, separate or fused,separate")
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     from pmd.pairs.config import load_build_config
     from pmd.spark.pairs.filtering import run_filter
-    from pmd.spark.pairs.ingest import run_ingest
+    from pmd.spark.pairs.ingest import run_ingest, run_ingest_filter
     from pmd.spark.pairs.run import pairs_runner, spark_for
     from pmd.spark.stages import spark_path
     from pmd.log import setup_logging
@@ -196,51 +220,76 @@ def main() -> None:
     })
     spark = spark_for(cfg)
     jvm = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
-    results = []
+    results: dict[str, list[dict]] = {p: [] for p in paths}
+    single: list[tuple[float, int]] = []
+    sp = spark_path
+    sc = spark.sparkContext
     for run in range(-args.warmup, args.runs):
-        out = Path(tempfile.mkdtemp(prefix="pmd_bench_ingest_"))
-        r = pairs_runner(spark, cfg, str(out))
-        sp = spark_path
-        meter = TreeCpu(jvm)
-        sc = spark.sparkContext
-        marks = [(time.perf_counter(), (*meter.read(), time.process_time() - meter.own))]
-        sc.setJobGroup(f"bench-{run}-ingest", "ingest")  # to count the stage's Spark jobs
-        r.stage("ingest", lambda sd: run_ingest(spark, cfg, sp(sd.data)), None)
-        marks.append((time.perf_counter(), (*meter.read(), time.process_time() - meter.own)))
-        sc.setJobGroup(f"bench-{run}-filter", "filter")
-        r.stage("filter", lambda sd: run_filter(spark, cfg, sp(r.sd("ingest").data), sp(sd.data)), "ingest")
-        marks.append((time.perf_counter(), (*meter.read(), time.process_time() - meter.own)))
-        jobs = {s: len(sc.statusTracker().getJobIdsForGroup(f"bench-{run}-{s}")) for s in ("ingest", "filter")}
-        meter.close()
-        (t0, c0), (t1, c1), (t2, c2) = marks
-        cpu = sum(c2) - sum(c0)
-        ing, fil = r.book.total("ingest"), r.book.total("filter")
-        rows = ing.input
-        res = {"run": run if run >= 0 else f"warmup{run}", "rows": rows, "kept_after_filter": fil.kept,
-               "ingest_s": round(t1 - t0, 2), "filter_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2),
-               "rows_per_s": round(rows / (t2 - t0)), "rows_per_s_per_core": round(rows / (t2 - t0) / args.cores),
-               "cpu_s": round(cpu, 2), "rows_per_cpu_s": round(rows / cpu), "spark_jobs": jobs,
-               **{f"{stage}_cpu_s": {k: round(b[i] - a[i], 2) for i, k in enumerate(("jvm", "workers", "driver"))}
-                  for stage, a, b in (("ingest", c0, c1), ("filter", c1, c2))}}
+        for path in (paths if run % 2 == 0 else paths[::-1]):  # alternate the order run by run
+            out = Path(tempfile.mkdtemp(prefix="pmd_bench_ingest_"))
+            r = pairs_runner(spark, cfg, str(out))
+            meter = TreeCpu(jvm)
+            marks = [(time.perf_counter(), (*meter.read(), time.process_time() - meter.own))]
+            group = f"bench-{path}-{run}"
+            sc.setJobGroup(group, path)  # to count the Spark jobs
+            if path == "fused":  # what pmd.spark.pairs.run.build runs
+                r.stage_pair("ingest", "filter", lambda si, sf: run_ingest_filter(spark, cfg, sp(si.data), sp(sf.data)),
+                             lambda sf: run_filter(spark, cfg, sp(r.sd("ingest").data), sp(sf.data)))
+                marks.append(marks[-1])
+            else:
+                r.stage("ingest", lambda sd: run_ingest(spark, cfg, sp(sd.data)), None)
+                marks.append((time.perf_counter(), (*meter.read(), time.process_time() - meter.own)))
+                r.stage("filter", lambda sd: run_filter(spark, cfg, sp(r.sd("ingest").data), sp(sd.data)), "ingest")
+            marks.append((time.perf_counter(), (*meter.read(), time.process_time() - meter.own)))
+            jobs = len(sc.statusTracker().getJobIdsForGroup(group))
+            meter.close()
+            (t0, c0), (t1, c1), (t2, c2) = marks
+            cpu = sum(c2) - sum(c0)
+            ing, fil = r.book.total("ingest"), r.book.total("filter")
+            rows = ing.input
+            res = {"path": path, "run": run if run >= 0 else f"warmup{run}", "rows": rows,
+                   "kept_after_filter": fil.kept, "total_s": round(t2 - t0, 2), "rows_per_s": round(rows / (t2 - t0)),
+                   "rows_per_s_per_core": round(rows / (t2 - t0) / args.cores),
+                   "cpu_s": round(cpu, 2), "rows_per_cpu_s": round(rows / cpu), "spark_jobs": jobs,
+                   "cpu_s_split": {k: round(c2[i] - c0[i], 2) for i, k in enumerate(("jvm", "workers", "driver"))}}
+            if path == "separate":
+                res.update({"ingest_s": round(t1 - t0, 2), "filter_s": round(t2 - t1, 2)})
+            if run >= 0:
+                results[path].append(res)
+            print(json.dumps(res), flush=True)
+            shutil.rmtree(out, ignore_errors=True)
         if run >= 0:
-            results.append(res)
-        print(json.dumps(res), flush=True)
-        shutil.rmtree(out, ignore_errors=True)
+            # the baseline right after this run's Spark runs (Spark idle): a machine whose speed drifts
+            # (a shared VM) then moves both sides of each run's ratio together
+            single.append(single_process_rate(tsv))
+            for path in paths:
+                results[path][-1]["single_process_rows_per_cpu_s"] = round(single[-1][0])
+            print(json.dumps({"run": run, "single_process_rows_per_cpu_s": round(single[-1][0])}), flush=True)
     spark.stop()
-    single = [single_process_rate(tsv) for _ in range(args.single_runs)]
-    stages = [single_process_stages_rate(cfg, args.rows) for _ in range(args.single_runs)]
-    st_rate = statistics.median(stages)
-    med = statistics.median(r["rows_per_s_per_core"] for r in results)
+    single += [single_process_rate(tsv) for _ in range(max(0, args.single_runs - len(single)))]
     sp_rate = statistics.median(r for r, _ in single)
-    spark_cpu = statistics.median(r["rows_per_cpu_s"] for r in results)
-    # per core of wall time (the issue's metric; meaningful on an idle machine) and per CPU second
-    # of the whole Spark process tree (JVM + Python workers: fair on a shared machine)
-    print(json.dumps({"spark_rows_per_s_per_core": med, "single_process_rows_per_cpu_s": round(sp_rate),
-                      "ratio": round(med / sp_rate, 3), "spark_rows_per_cpu_s": spark_cpu,
-                      "cpu_ratio": round(spark_cpu / sp_rate, 3), "median_total_s": statistics.median(r["total_s"] for r in results),
-                      # the same stages' Python work in one process, no Spark: what Spark itself adds
-                      "single_process_stages_rows_per_cpu_s": round(st_rate),
-                      "spark_overhead_cpu_ratio": round(spark_cpu / st_rate, 3),
+    summary: dict = {}
+    for path in paths:
+        st_rate = statistics.median(single_process_stages_rate(cfg, args.rows, path == "fused")
+                                    for _ in range(args.single_runs))
+        med = statistics.median(r["rows_per_s_per_core"] for r in results[path])
+        spark_cpu = statistics.median(r["rows_per_cpu_s"] for r in results[path])
+        # per core of wall time (the issue's metric; meaningful on an idle machine) and per CPU second
+        # of the whole Spark process tree (JVM + Python workers: fair on a shared machine); also the
+        # median of each run's own ratio against the baseline measured right after it
+        summary[path] = {"spark_rows_per_s_per_core": med, "ratio": round(med / sp_rate, 3),
+                         "spark_rows_per_cpu_s": spark_cpu, "cpu_ratio": round(spark_cpu / sp_rate, 3),
+                         "per_run_ratio_median": round(statistics.median(
+                             r["rows_per_s_per_core"] / r["single_process_rows_per_cpu_s"] for r in results[path]), 3),
+                         "per_run_cpu_ratio_median": round(statistics.median(
+                             r["rows_per_cpu_s"] / r["single_process_rows_per_cpu_s"] for r in results[path]), 3),
+                         "median_total_s": statistics.median(r["total_s"] for r in results[path]),
+                         # the same stages' Python work in one process, no Spark: what Spark itself adds
+                         "single_process_stages_rows_per_cpu_s": round(st_rate),
+                         "spark_overhead_cpu_ratio": round(spark_cpu / st_rate, 3)}
+    head = summary[paths[0]]
+    print(json.dumps({"path": paths[0], **head, "single_process_rows_per_cpu_s": round(sp_rate),
+                      **({"other_paths": {p: summary[p] for p in paths[1:]}} if len(paths) > 1 else {}),
                       "single_process_rows": single[0][1], "cores": args.cores, "rows": args.rows,
                       "warmup_runs": args.warmup, "runs": args.runs, "unit_mb": args.unit_mb,
                       "python": platform.python_version(), "loadavg": os.getloadavg()}))

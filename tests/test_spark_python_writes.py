@@ -210,3 +210,80 @@ def test_a_stage_without_units_leaves_an_empty_readable_part(spark, tmp_path):
         df = r.read(stage)
         assert df.columns == PAIR_OUTCOME_SCHEMA.names and df.count() == 0
     assert r.book.total("filter").input == 0
+
+
+def _run_pair(spark, cfg, root: Path) -> Runner:
+    from pmd.spark.pairs.filtering import run_filter
+    from pmd.spark.pairs.ingest import run_ingest_filter
+
+    r = Runner(spark, str(root), fingerprint=lambda s: s, book=book_from_outcomes)
+    r.stage_pair("ingest", "filter", lambda si, sf: run_ingest_filter(spark, cfg, si.data, sf.data),
+                 lambda sf: run_filter(spark, cfg, r.sd("ingest").data, sf.data))
+    return r
+
+
+def _part_shas(data: str) -> dict[str, str]:
+    return {n: _sha(Path(data) / n) for n in part_names(data)}
+
+
+@pytest.mark.spark
+def test_fused_ingest_filter_equals_the_two_stages_byte_for_byte(spark, tmp_path):
+    """One job writing both stages' parts (what the build runs) leaves the same part files, bytes and
+    books as ingest then filter; with ingest done and the filter's work lost, a rerun makes the
+    filter alone from the ingest parts, the same bytes again; with both done nothing runs."""
+    from pmd.spark.pairs.filtering import run_filter
+    from pmd.spark.pairs.ingest import run_ingest
+
+    cfg = _yfcc_cfg(tmp_path)
+    assert len(plan_units(cfg)) >= 3
+    two = Runner(spark, str(tmp_path / "two"), fingerprint=lambda s: s, book=book_from_outcomes)
+    two.stage("ingest", lambda sd: run_ingest(spark, cfg, sd.data), None)
+    two.stage("filter", lambda sd: run_filter(spark, cfg, two.sd("ingest").data, sd.data), "ingest")
+    one = _run_pair(spark, cfg, tmp_path / "one")
+    for stage in ("ingest", "filter"):
+        assert _part_shas(one.sd(stage).data) == _part_shas(two.sd(stage).data) != {}
+        assert one.sd(stage).counters().to_list() == two.sd(stage).counters().to_list()
+    assert one.sd("ingest").info()["made_with"] == "filter" and one.sd("filter").info()["made_with"] == "ingest"
+    tot = one.book.total("filter")
+    assert tot.input == one.book.total("ingest").kept and tot.kept > 0 and tot.n_dropped > 0
+    want = _part_shas(two.sd("filter").data)
+
+    # the filter's marker and a part lost: the rerun keeps ingest and redoes the filter alone
+    os.remove(one.sd("filter").marker)
+    os.remove(Path(one.sd("filter").data) / part_names(one.sd("filter").data)[0])
+    ingest_marker = Path(one.sd("ingest").marker).read_bytes()
+    again = _run_pair(spark, cfg, tmp_path / "one")
+    assert again.skipped == ["ingest"] and Path(one.sd("ingest").marker).read_bytes() == ingest_marker
+    assert _part_shas(one.sd("filter").data) == want and "made_with" not in one.sd("filter").info()
+    assert again.book.to_list() == one.book.to_list()
+    done = _run_pair(spark, cfg, tmp_path / "one")
+    assert done.skipped == ["ingest", "filter"] and done.book.to_list() == one.book.to_list()
+
+
+def test_a_task_dying_mid_pair_leaves_neither_part(tmp_path):
+    """``write_part_pair``: a task that dies half way leaves no file of either stage (temp files gone),
+    and a rerun writes both whole."""
+    from pmd.pairs.filtering import source_filters
+    from pmd.pairs.ingest import planned_ingest_filter_pairs
+    from pmd.spark.batches import write_part_pair
+
+    cfg = _yfcc_cfg(tmp_path, target_bytes=1 << 30)
+    (unit,) = plan_units(cfg)
+    chains = {n: source_filters(s) for n, s in cfg.enabled_sources().items()}
+    pairs = planned_ingest_filter_pairs({"yfcc100m": {}}, cfg.ingest.batch_size, chains)
+    payload = (unit["source"], unit["unit"])
+    urls = (str(tmp_path / "ingest"), str(tmp_path / "filter"))
+
+    def dies(p):
+        it = pairs(p)
+        for _ in range(3):
+            yield next(it)
+        raise MemoryError("executor lost")
+
+    with pytest.raises(MemoryError):
+        write_part_pair(urls, "part-00000.parquet", dies(payload), PAIR_OUTCOME_SCHEMA)
+    assert all(os.listdir(u) == [] for u in urls)
+    rows = write_part_pair(urls, "part-00000.parquet", pairs(payload), PAIR_OUTCOME_SCHEMA)
+    files = {i: TaskCounts.from_rows(r for j, r in rows if j == i).files for i in (0, 1)}
+    assert [part_files(u) for u in urls] == [files[0], files[1]]
+    assert 0 < files[1]["part-00000.parquet"] < files[0]["part-00000.parquet"] == 1200

@@ -47,7 +47,8 @@ class SparkConfig:
 class IngestConfig:
     # one Spark task per ~this many input bytes of a splittable file
     target_bytes: int = field(default=64 * 1024 * 1024, metadata=bounds(ge=1))
-    batch_size: int = field(default=4096, metadata=bounds(ge=1))  # records per Arrow batch
+    # records per Arrow batch; at most a Parquet row group (1Mi rows), so a part's row groups are its batches
+    batch_size: int = field(default=4096, metadata=bounds(ge=1, le=1 << 20))
 
 
 @dataclass(frozen=True)

@@ -155,20 +155,40 @@ def filter_fn(chains: dict[str, list[Any]], batch_size: int):
     return fn
 
 
+def kept_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The rows of ``batch`` whose outcome is kept (what the next stage takes in)."""
+    import pyarrow.compute as pc
+
+    return batch.filter(pc.equal(batch.column("outcome"), KEPT))
+
+
 def kept_batches(url: str, batch_size: int, schema: pa.Schema = PAIR_OUTCOME_SCHEMA) -> Iterator[pa.RecordBatch]:
     """The kept rows of one Parquet part of the previous stage (local path or fsspec URL), ``schema``'s
-    columns, at most ``batch_size`` rows a batch: what the filter stage takes in."""
+    columns: each row group (a batch its writer wrote) in slices of at most ``batch_size`` rows, so
+    that the batches are the ones ``filtered_kept`` makes from the writer's batches in memory."""
     import fsspec
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     from fsspec.implementations.local import LocalFileSystem
 
     fs, path = fsspec.core.url_to_fs(url)
     with (open(path, "rb") if isinstance(fs, LocalFileSystem) else fs.open(path, "rb")) as fh:
-        for b in pq.ParquetFile(fh).iter_batches(batch_size=batch_size, columns=schema.names):
-            b = b.filter(pc.equal(b.column("outcome"), KEPT))
-            if b.num_rows:
-                yield b
+        pf = pq.ParquetFile(fh)
+        for g in range(pf.num_row_groups):
+            for b in pf.iter_batches(batch_size=batch_size, row_groups=[g], columns=schema.names):
+                b = kept_rows(b)
+                if b.num_rows:
+                    yield b
+
+
+def filtered_kept(batch: pa.RecordBatch, chains: dict[str, list[Any]], batch_size: int,
+                  identifier: Any = None) -> Iterator[pa.RecordBatch]:
+    """The filter stage's batches of one batch of the previous stage, in memory: ``filter_batch`` of
+    its kept rows, ``batch_size`` input rows at a time (what ``filter_part_fn`` makes of the same
+    batch written as a row group and read back, without the read)."""
+    for i in range(0, batch.num_rows, batch_size):
+        kept = kept_rows(batch.slice(i, batch_size))
+        if kept.num_rows:
+            yield filter_batch(kept, chains, identifier)
 
 
 def filter_part_fn(chains: dict[str, list[Any]], batch_size: int):

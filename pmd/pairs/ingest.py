@@ -174,3 +174,22 @@ def planned_unit_batches(options_by_source: dict[str, dict[str, Any]], batch_siz
         return unit_batches(source, pickle.loads(blob), options_by_source.get(source, {}), batch_size)
 
     return fn
+
+
+def planned_ingest_filter_pairs(options_by_source: dict[str, dict[str, Any]], batch_size: int,
+                                chains: dict[str, list[Any]]):
+    """``(source, pickled unit) → (ingest batch, None) / (None, filter batch) pairs``: what one task of
+    the fused ingest + filter job writes as its two parts. Each ingest batch is followed by the filter
+    stage's batches of its kept rows (``pmd.pairs.filtering.filtered_kept``), made in memory: the
+    same batches the filter stage makes from the ingest part, without reading the part back."""
+    from pmd.pairs.filtering import filtered_kept
+
+    parse = planned_unit_batches(options_by_source, batch_size)
+
+    def fn(planned: tuple[str, bytes]) -> Iterator[tuple["pa.RecordBatch | None", "pa.RecordBatch | None"]]:
+        for b in parse(planned):
+            yield b, None
+            for f in filtered_kept(b, chains, batch_size):
+                yield None, f
+
+    return fn

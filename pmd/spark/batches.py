@@ -55,6 +55,38 @@ def write_part(out_url: str, name: str, batches: Iterable[pa.RecordBatch], schem
     return rows or [(name, None, None, None, 0)]
 
 
+def write_part_pair(out_urls: tuple[str, str], name: str,
+                    pairs: Iterable[tuple["pa.RecordBatch | None", "pa.RecordBatch | None"]], schema: pa.Schema,
+                    by: str = "source", options: dict[str, Any] | None = None) -> list[tuple[int, PartCount]]:
+    """Two stages' parts of one item at once: ``pairs`` gives (a batch of the first stage's part or
+    None, a batch of the second stage's part or None); ``out_urls[0]/name`` and ``out_urls[1]/name`` are
+    written side by side, each whole or not at all, the first committed first. Returns each part's
+    counts (``write_part``'s rows) tagged with its stage index, 0 or 1. Streaming: one batch of each
+    stage is held at a time, so a task's memory does not grow with its item."""
+    from pmd.spark.stages import ParquetPart, join
+
+    parts = [ParquetPart(join(u, name), schema, options) for u in out_urls]
+    groups: list[Counter] = [Counter(), Counter()]
+    try:
+        for pair in pairs:
+            for i, b in enumerate(pair):
+                if b is not None and b.num_rows:
+                    parts[i].write(b)
+                    for key, n in outcome_counts(b, by):
+                        groups[i][key] += n
+    except BaseException:
+        for part in parts:
+            part.abort()
+        raise
+    parts[0].commit()
+    parts[1].commit()
+    out: list[tuple[int, PartCount]] = []
+    for i, g in enumerate(groups):
+        rows = [(name, s, o, r, n) for (s, o, r), n in sorted(g.items(), key=lambda kv: tuple(x or "" for x in kv[0]))]
+        out.extend((i, row) for row in rows or [(name, None, None, None, 0)])
+    return out
+
+
 def part_task(out_url: str, items: Sequence[tuple[str, Any]], batches_of: Callable[[Any], Iterable[pa.RecordBatch]],
               schema: pa.Schema, by: str = "source",
               options: dict[str, Any] | None = None) -> Callable[[Iterable[int]], Iterator[PartCount]]:
@@ -67,6 +99,38 @@ def part_task(out_url: str, items: Sequence[tuple[str, Any]], batches_of: Callab
             yield from write_part(out_url, name, batches_of(payload), schema, by, options)
 
     return fn
+
+
+def write_part_pairs(spark: "SparkSession", out_urls: tuple[str, str], items: Sequence[tuple[str, Any]],
+                     pairs_of: Callable[[Any], Iterable[tuple["pa.RecordBatch | None", "pa.RecordBatch | None"]]],
+                     schema: pa.Schema, by: str = "source",
+                     options: dict[str, Any] | None = None) -> tuple["TaskCounts", "TaskCounts"]:
+    """``write_parts`` for two consecutive stages at once (one Spark job, one task per item): each task
+    writes the item's part of both stages from one pass over its rows (``write_part_pair``), so the
+    second stage neither reads the first one's part back nor pays its own job. Returns both stages'
+    ``TaskCounts``; the same names, bytes and counts as running the two stages one after the other,
+    when ``pairs_of`` makes the second stage's batches as that stage makes them from the part."""
+    from pmd.spark.stages import TaskCounts, fs_and_path
+
+    names = [n for n, _ in items]
+    if len(set(names)) != len(names):
+        raise ValueError("write_part_pairs: part names must be unique")
+    for url in out_urls:
+        fs, p = fs_and_path(url)
+        fs.makedirs(p, exist_ok=True)
+    if not items:
+        tagged = write_part_pair(out_urls, "part-00000.parquet", (), schema, by, options)
+    else:
+        payloads = list(items)
+
+        def task(indices: Iterable[int]) -> Iterator[tuple[int, PartCount]]:
+            for i in indices:
+                name, payload = payloads[i]
+                yield from write_part_pair(out_urls, name, pairs_of(payload), schema, by, options)
+
+        tagged = spark.sparkContext.parallelize(range(len(items)), len(items)).mapPartitions(task).collect()
+    first, second = ([row for i, row in tagged if i == k] for k in (0, 1))
+    return TaskCounts.from_rows(first), TaskCounts.from_rows(second)
 
 
 def write_parts(spark: "SparkSession", out_url: str, items: Sequence[tuple[str, Any]],

@@ -86,12 +86,10 @@ def write_bytes_atomic(url: str, data: bytes) -> None:
             f.write(data)
 
 
-def write_parquet_atomic(url: str, batches: Iterable["pa.RecordBatch"], schema: "pa.Schema",
-                         seen: Callable[["pa.RecordBatch"], None] | None = None,
-                         options: dict[str, Any] | None = None) -> int:
-    """Write ``batches`` as one Parquet file at ``url`` so that it appears whole or not at all;
-    returns its rows, and passes each batch to ``seen`` (counting) as it is written. ``options``:
-    ``pyarrow.parquet.ParquetWriter`` keywords (snappy, pyarrow's default, as Spark's).
+class ParquetPart:
+    """One Parquet file written so that it appears whole or not at all: ``write`` batches, then
+    ``commit`` (or ``abort``); ``options``: ``pyarrow.parquet.ParquetWriter`` keywords (snappy,
+    pyarrow's default, as Spark's). Several can be open at once (a task writing two stages' parts).
 
     For a file written by a Spark task, which Spark may run twice (a retry, a speculative copy):
     the name and content depend on the task's input only, so a second attempt replaces the file
@@ -100,37 +98,68 @@ def write_parquet_atomic(url: str, batches: Iterable["pa.RecordBatch"], schema: 
     the file is built in memory and PUT once (``write_bytes_atomic``), as a streamed multipart
     upload would be completed even when the task fails mid-way.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    fs, p = fs_and_path(url)
-    parent, name = p.rsplit("/", 1)
-    n = 0
+    def __init__(self, url: str, schema: "pa.Schema", options: dict[str, Any] | None = None) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-    def write(sink: Any) -> None:
-        nonlocal n
-        with pq.ParquetWriter(sink, schema, **(options or {})) as w:
-            for b in batches:
-                if b.num_rows:
-                    w.write_batch(b)
-                    n += b.num_rows
-                    if seen is not None:
-                        seen(b)
+        self.url, self.rows = url, 0
+        fs, self._path = fs_and_path(url)
+        self._local = isinstance(fs, LocalFileSystem)
+        if self._local:
+            parent, name = self._path.rsplit("/", 1)
+            os.makedirs(parent, exist_ok=True)
+            self._sink: Any = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}"
+        else:
+            self._sink = pa.BufferOutputStream()
+        self._writer = pq.ParquetWriter(self._sink, schema, **(options or {}))
 
-    if isinstance(fs, LocalFileSystem):
-        os.makedirs(parent, exist_ok=True)
-        tmp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}"
+    def write(self, batch: "pa.RecordBatch") -> None:
+        """Append one batch (an empty one is skipped: no empty row group)."""
+        if batch.num_rows:
+            self._writer.write_batch(batch)
+            self.rows += batch.num_rows
+
+    def commit(self) -> int:
+        """Close the file and make it appear under its name; returns its rows."""
         try:
-            write(tmp)
-            os.replace(tmp, p)
+            self._writer.close()
+            if self._local:
+                os.replace(self._sink, self._path)
+            else:
+                write_bytes_atomic(self.url, self._sink.getvalue().to_pybytes())
         finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    else:
-        buf = pa.BufferOutputStream()
-        write(buf)
-        write_bytes_atomic(url, buf.getvalue().to_pybytes())
-    return n
+            self._remove_temp()
+        return self.rows
+
+    def abort(self) -> None:
+        """Drop what was written (a local temp file is removed; nothing appears)."""
+        try:
+            self._writer.close()
+        finally:
+            self._remove_temp()
+
+    def _remove_temp(self) -> None:
+        if self._local and os.path.exists(self._sink):
+            os.remove(self._sink)
+
+
+def write_parquet_atomic(url: str, batches: Iterable["pa.RecordBatch"], schema: "pa.Schema",
+                         seen: Callable[["pa.RecordBatch"], None] | None = None,
+                         options: dict[str, Any] | None = None) -> int:
+    """Write ``batches`` as one Parquet file at ``url`` (a ``ParquetPart``: whole or not at all);
+    returns its rows, and passes each non-empty batch to ``seen`` (counting) as it is written."""
+    part = ParquetPart(url, schema, options)
+    try:
+        for b in batches:
+            if b.num_rows:
+                part.write(b)
+                if seen is not None:
+                    seen(b)
+    except BaseException:
+        part.abort()
+        raise
+    return part.commit()
 
 
 def part_names(url: str) -> list[str]:
@@ -373,6 +402,41 @@ class Runner:
         sd.commit(fp, book, {"seconds": round(secs, 3), **(extra() if extra else {})})
         self.timings[name] = secs
         self.book = self.book.merge(book)
+
+    def stage_pair(self, first: str, second: str,
+                   both: Callable[[StageDir, StageDir], "tuple[TaskCounts, TaskCounts]"],
+                   second_alone: Callable[[StageDir], "TaskCounts | None"], input_stage: str | None = None) -> None:
+        """Two consecutive stages made in one pass (``both(first_dir, second_dir)``: one job whose tasks
+        write both stages' parts), committed as two stages: the first's counters and marker, then the
+        second's, each booked and reconciled as ``stage`` would (the second's input is what the first
+        kept). A rerun skips what is done: with the first stage done, the second runs alone
+        (``second_alone``, given the first's marker); with the first not done, both are redone. The
+        wall time is the first stage's marker's ``seconds``; the second's says ``made_with``."""
+        from pmd.spark.progress import SparkStageProgress, report_done
+
+        sd1, sd2 = self.sd(first), self.sd(second)
+        fp1, fp2 = self.fingerprint(first), self.fingerprint(second)
+        if sd1.is_done(fp1):
+            self.stage(first, lambda sd: None, input_stage)  # skipped: its marker matches
+            self.stage(second, second_alone, first)
+            return
+        sd2.reset()
+        sd1.reset()
+        t0 = time.monotonic()
+        log.info("%s + %s: starting", first, second)
+        with SparkStageProgress(self.spark, f"{first}+{second}", self.progress_interval):
+            done1, done2 = both(sd1, sd2)
+        inputs = None if input_stage is None else {c.source: c.kept for c in self.book if c.stage == input_stage}
+        book1 = self.task_book(first, sd1.data, done1, inputs)
+        book2 = self.task_book(second, sd2.data, done2, {c.source: c.kept for c in book1 if c.stage == first})
+        secs = time.monotonic() - t0
+        for name, book in ((first, book1), (second, book2)):
+            tot = book.total(name)
+            report_done(name, tot.input, tot.kept, tot.n_dropped, tot.n_failed, secs)
+        sd1.commit(fp1, book1, {"seconds": round(secs, 3), "made_with": second})
+        sd2.commit(fp2, book2, {"seconds": 0.0, "made_with": first})
+        self.timings[first], self.timings[second] = secs, 0.0
+        self.book = self.book.merge(book1).merge(book2)
 
     def check_chain(self, stages: Sequence[str]) -> None:
         check_books(self.book, stages)

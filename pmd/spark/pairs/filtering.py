@@ -3,7 +3,9 @@
 Given the ingest stage's ``data/`` directory, Spark tasks (a few per core) read each ingest part's
 kept rows with pyarrow, filter them and write ``data/<the same part name>`` themselves
 (``pmd.spark.batches.write_parts``), handing back only its counts: the rows never go through the
-JVM. Given a DataFrame of kept rows instead (any other producer), the rows go through
+JVM. (A fresh build does not run this: ``pmd.spark.pairs.ingest.run_ingest_filter`` writes the
+filter parts from the ingest tasks' batches in memory; this runs when ingest is done and the filter
+is not.) Given a DataFrame of kept rows instead (any other producer), the rows go through
 ``mapInArrow`` and Spark's writer, and the ``Runner`` counts what was written.
 """
 

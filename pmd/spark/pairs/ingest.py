@@ -15,9 +15,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from pmd.pairs.config import BuildConfig
-from pmd.pairs.ingest import planned_unit_batches, plan_units, resolve_options
+from pmd.pairs.filtering import source_filters
+from pmd.pairs.ingest import planned_ingest_filter_pairs, planned_unit_batches, plan_units, resolve_options
 from pmd.pairs.outcomes import PAIR_OUTCOME_SCHEMA, PAIR_PARQUET_OPTIONS
-from pmd.spark.batches import write_parts
+from pmd.spark.batches import write_part_pairs, write_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -41,3 +42,20 @@ def run_ingest(spark: "SparkSession", cfg: BuildConfig, data_path: str) -> "Task
     items = [(ingest_part_name(u["unit_index"]), (u["source"], u["unit"])) for u in units]
     return write_parts(spark, data_path, items, planned_unit_batches(options, cfg.ingest.batch_size),
                        PAIR_OUTCOME_SCHEMA, options=PAIR_PARQUET_OPTIONS)
+
+
+def run_ingest_filter(spark: "SparkSession", cfg: BuildConfig, ingest_path: str,
+                      filter_path: str) -> "tuple[TaskCounts, TaskCounts]":
+    """Ingest and filter in one Spark job (what a fresh build runs): each unit's task parses it and
+    writes its ingest part and, from the same batches in memory, its filter part (the filter stage's
+    rule, ``pmd.spark.pairs.filtering``), so no part is read back and the filter pays no job of its
+    own. The parts, bytes and counts are those of ``run_ingest`` then ``run_filter`` (tested); a
+    build whose ingest is done and whose filter is not runs ``run_filter`` alone."""
+    units = plan_units(cfg)
+    log.info("ingest + filter: %d sources, %d input units", len(cfg.enabled_sources()), len(units))
+    options = {n: resolve_options(s.options, cfg.base_dir) for n, s in cfg.enabled_sources().items()}
+    chains = {n: source_filters(s) for n, s in cfg.enabled_sources().items()}
+    items = [(ingest_part_name(u["unit_index"]), (u["source"], u["unit"])) for u in units]
+    return write_part_pairs(spark, (ingest_path, filter_path), items,
+                            planned_ingest_filter_pairs(options, cfg.ingest.batch_size, chains),
+                            PAIR_OUTCOME_SCHEMA, options=PAIR_PARQUET_OPTIONS)

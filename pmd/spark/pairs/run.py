@@ -49,7 +49,7 @@ def build(cfg: BuildConfig, out_dir: str | Path, spark: "SparkSession | None" = 
     from pmd.spark.pairs.dedup_images import run_dedup_images
     from pmd.spark.pairs.download import run_download
     from pmd.spark.pairs.filtering import run_filter
-    from pmd.spark.pairs.ingest import run_ingest
+    from pmd.spark.pairs.ingest import run_ingest_filter
     from pmd.spark.pairs.manifest import finish_build
     from pmd.spark.pairs.shards import run_shards
 
@@ -68,8 +68,9 @@ def build(cfg: BuildConfig, out_dir: str | Path, spark: "SparkSession | None" = 
     spark = spark if spark is not None else spark_for(cfg)
     r = pairs_runner(spark, cfg, out)
     sp = spark_path
-    r.stage("ingest", lambda sd: run_ingest(spark, cfg, sp(sd.data)), None)
-    r.stage("filter", lambda sd: run_filter(spark, cfg, sp(r.sd("ingest").data), sp(sd.data)), "ingest")
+    # one pass writes both (the filter reads nothing back); with ingest done, the filter runs alone
+    r.stage_pair("ingest", "filter", lambda si, sf: run_ingest_filter(spark, cfg, sp(si.data), sp(sf.data)),
+                 lambda sf: run_filter(spark, cfg, sp(r.sd("ingest").data), sp(sf.data)))
     r.stage("dedup", lambda sd: run_dedup(spark, cfg, r.kept("filter"), sp(sd.data)), "filter")
     r.stage("download", lambda sd: run_download(spark, cfg, r.kept("dedup"), sd), "dedup")
     r.stage("dedup_images", lambda sd: run_dedup_images(spark, cfg, r.kept("download"), sd), "download")
