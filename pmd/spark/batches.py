@@ -51,6 +51,12 @@ def write_part(out_url: str, name: str, batches: Iterable[pa.RecordBatch], schem
             groups[key] += n
 
     write_parquet_atomic(join(out_url, name), batches, schema, seen, options)
+    return _part_rows(name, groups)
+
+
+def _part_rows(name: str, groups: Counter) -> list[PartCount]:
+    """A part's ``(file, source, outcome, reason, n)`` rows from its counted groups, sorted; one row with
+    ``source`` None and n 0 for a part with no rows."""
     rows = [(name, s, o, r, n) for (s, o, r), n in sorted(groups.items(), key=lambda kv: tuple(x or "" for x in kv[0]))]
     return rows or [(name, None, None, None, 0)]
 
@@ -80,11 +86,7 @@ def write_part_pair(out_urls: tuple[str, str], name: str,
         raise
     parts[0].commit()
     parts[1].commit()
-    out: list[tuple[int, PartCount]] = []
-    for i, g in enumerate(groups):
-        rows = [(name, s, o, r, n) for (s, o, r), n in sorted(g.items(), key=lambda kv: tuple(x or "" for x in kv[0]))]
-        out.extend((i, row) for row in rows or [(name, None, None, None, 0)])
-    return out
+    return [(i, row) for i, g in enumerate(groups) for row in _part_rows(name, g)]
 
 
 def part_task(out_url: str, items: Sequence[tuple[str, Any]], batches_of: Callable[[Any], Iterable[pa.RecordBatch]],

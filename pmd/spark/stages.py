@@ -426,17 +426,18 @@ class Runner:
         log.info("%s + %s: starting", first, second)
         with SparkStageProgress(self.spark, f"{first}+{second}", self.progress_interval):
             done1, done2 = both(sd1, sd2)
+        # the first commits before the second is checked: a second that does not balance leaves the
+        # first done, and the rerun makes the second alone
         inputs = None if input_stage is None else {c.source: c.kept for c in self.book if c.stage == input_stage}
-        book1 = self.task_book(first, sd1.data, done1, inputs)
-        book2 = self.task_book(second, sd2.data, done2, {c.source: c.kept for c in book1 if c.stage == first})
         secs = time.monotonic() - t0
-        for name, book in ((first, book1), (second, book2)):
+        for name, sd, fp, done, other in ((first, sd1, fp1, done1, second), (second, sd2, fp2, done2, first)):
+            book = self.task_book(name, sd.data, done, inputs)
             tot = book.total(name)
             report_done(name, tot.input, tot.kept, tot.n_dropped, tot.n_failed, secs)
-        sd1.commit(fp1, book1, {"seconds": round(secs, 3), "made_with": second})
-        sd2.commit(fp2, book2, {"seconds": 0.0, "made_with": first})
-        self.timings[first], self.timings[second] = secs, 0.0
-        self.book = self.book.merge(book1).merge(book2)
+            sd.commit(fp, book, {"seconds": round(secs, 3) if name == first else 0.0, "made_with": other})
+            self.timings[name] = secs if name == first else 0.0
+            self.book = self.book.merge(book)
+            inputs = {c.source: c.kept for c in book if c.stage == name}
 
     def check_chain(self, stages: Sequence[str]) -> None:
         check_books(self.book, stages)
