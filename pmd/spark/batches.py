@@ -103,6 +103,18 @@ def part_task(out_url: str, items: Sequence[tuple[str, Any]], batches_of: Callab
     return fn
 
 
+def _prepare_parts(caller: str, items: Sequence[tuple[str, Any]], out_urls: Sequence[str]) -> None:
+    """Part names must be unique (a retried task then leaves one file); the output directories exist."""
+    from pmd.spark.stages import fs_and_path
+
+    names = [n for n, _ in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{caller}: part names must be unique")
+    for url in out_urls:
+        fs, p = fs_and_path(url)
+        fs.makedirs(p, exist_ok=True)
+
+
 def write_part_pairs(spark: "SparkSession", out_urls: tuple[str, str], items: Sequence[tuple[str, Any]],
                      pairs_of: Callable[[Any], Iterable[tuple["pa.RecordBatch | None", "pa.RecordBatch | None"]]],
                      schema: pa.Schema, by: str = "source",
@@ -112,14 +124,9 @@ def write_part_pairs(spark: "SparkSession", out_urls: tuple[str, str], items: Se
     second stage neither reads the first one's part back nor pays its own job. Returns both stages'
     ``TaskCounts``; the same names, bytes and counts as running the two stages one after the other,
     when ``pairs_of`` makes the second stage's batches as that stage makes them from the part."""
-    from pmd.spark.stages import TaskCounts, fs_and_path
+    from pmd.spark.stages import TaskCounts
 
-    names = [n for n, _ in items]
-    if len(set(names)) != len(names):
-        raise ValueError("write_part_pairs: part names must be unique")
-    for url in out_urls:
-        fs, p = fs_and_path(url)
-        fs.makedirs(p, exist_ok=True)
+    _prepare_parts("write_part_pairs", items, out_urls)
     if not items:
         tagged = write_part_pair(out_urls, "part-00000.parquet", (), schema, by, options)
     else:
@@ -153,13 +160,9 @@ def write_parts(spark: "SparkSession", out_url: str, items: Sequence[tuple[str, 
     executors can write (for Spark's ``s3a://`` spelling, ``s3fs`` answers too). No items still
     leave one empty part, so a reader finds the schema. ``options``: ``ParquetWriter`` keywords.
     """
-    from pmd.spark.stages import TaskCounts, fs_and_path
+    from pmd.spark.stages import TaskCounts
 
-    names = [n for n, _ in items]
-    if len(set(names)) != len(names):
-        raise ValueError("write_parts: part names must be unique")
-    fs, p = fs_and_path(out_url)
-    fs.makedirs(p, exist_ok=True)
+    _prepare_parts("write_parts", items, (out_url,))
     if not items:
         return TaskCounts.from_rows(write_part(out_url, "part-00000.parquet", (), schema, by, options))
     task = part_task(out_url, list(items), batches_of, schema, by, options)
